@@ -1,0 +1,429 @@
+"""Sans-I/O HTTP/1.1 request parser: bytes in, events out, typed errors.
+
+Nothing here touches a socket or a clock. The connection feeds whatever it
+received and pulls events; any input the parser will not accept raises a
+`ProtocolError` whose `status` is the response to send before closing. The
+rules follow RFC 9112 strictly wherever leniency would let two HTTP
+implementations disagree about where a message ends (request smuggling).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = [
+    "END_OF_MESSAGE", "BadRequest", "ContentTooLarge", "ExpectationFailed",
+    "HeaderFieldsTooLarge", "Limits", "ProtocolError", "RequestHead",
+    "RequestParser", "RequestTimeout", "URITooLong", "UnsupportedTransferCoding",
+    "VersionNotSupported",
+]
+
+
+class ProtocolError(Exception):
+    """A request the server refuses; `status` is the answer, then close."""
+
+    status = 400
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class BadRequest(ProtocolError):
+    status = 400
+
+
+class RequestTimeout(ProtocolError):
+    status = 408
+
+
+class ContentTooLarge(ProtocolError):
+    status = 413
+
+
+class URITooLong(ProtocolError):
+    status = 414
+
+
+class ExpectationFailed(ProtocolError):
+    status = 417
+
+
+class HeaderFieldsTooLarge(ProtocolError):
+    status = 431
+
+
+class UnsupportedTransferCoding(ProtocolError):
+    status = 501
+
+
+class VersionNotSupported(ProtocolError):
+    status = 505
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Size limits, each answered with its own status code.
+
+    The defaults are gunicorn's (8190 bytes per line, 100 fields), which
+    are also close to what nginx and Apache accept by default.
+    """
+
+    request_line: int = 8190        # 414 past it
+    header_fields: int = 100        # 431 past it
+    header_field_size: int = 8190   # 431 past it, per field line
+    body_size: int = 1048576        # 413 past it, declared or chunked
+    chunk_line: int = 4096          # 400 past it: size plus extensions
+
+
+_TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+_REQUEST_LINE = re.compile(rf"({_TOKEN}) ([\x21-\x7e]+) HTTP/([0-9])\.([0-9])")
+# A field line is a token, a colon and a value of visible characters
+# (obs-text included), SP and HTAB. Any other control byte (NUL, bare CR
+# or LF) fails the match, and so does a line starting with whitespace
+# (obs-fold). Surrounding whitespace is not part of the value.
+_FIELD_VALUE = r"[\t\x20-\x7e\x80-\xff]*"
+_FIELD_LINE = re.compile(rf"{_TOKEN}:{_FIELD_VALUE}")
+_FIELD_LINES = re.compile(rf"{_TOKEN}:{_FIELD_VALUE}(?:\r\n{_TOKEN}:{_FIELD_VALUE})*")
+_ABSOLUTE_FORM = re.compile(r"[Hh][Tt][Tt][Pp][Ss]?://[^/?#]*")
+_HOST = re.compile(r"[A-Za-z0-9.\-_~!$&'()*+,;=:\[\]%]*")
+_DECIMAL = re.compile(r"[0-9]{1,18}")
+_BARE_LF = re.compile(rb"(?<!\r)\n")
+_QUOTED = rb'"(?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*"'
+_BTOKEN = _TOKEN.encode()
+_CHUNK_LINE = re.compile(
+    rb"([0-9A-Fa-f]{1,16})(?:[ \t]*;[ \t]*" + _BTOKEN
+    + rb"(?:[ \t]*=[ \t]*(?:" + _BTOKEN + rb"|" + _QUOTED + rb"))?)*"
+)
+
+
+@dataclass(slots=True)
+class RequestHead:
+    """The request line and header section, with framing already decided."""
+
+    method: str
+    target: str
+    http_version: str           # "1.0" or "1.1"
+    headers: dict[str, str]     # lower-case names; repeats joined with ", "
+    content_length: int | None  # None when the body is chunked
+    keep_alive: bool
+    expect_continue: bool
+
+
+class _EndOfMessage:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "END_OF_MESSAGE"
+
+
+END_OF_MESSAGE = _EndOfMessage()
+
+# Parser states.
+_HEAD, _BODY, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_END, _TRAILERS, _DONE, _ERROR = range(8)
+
+
+class RequestParser:
+    """Turns the bytes of one connection into a sequence of events.
+
+    `next_event()` returns a `RequestHead`, then body data as `bytes`, then
+    `END_OF_MESSAGE`; `None` means it needs more data. After a message ends
+    it returns `None` until `start_next_message()`, so that a pipelined
+    request is not parsed before the previous response went out. Once it
+    raised a `ProtocolError` it raises it again: a connection that went wrong
+    is never parsed further.
+    """
+
+    __slots__ = (
+        "limits", "_buffer", "_state", "_remaining", "_body_received",
+        "_line_start", "_lines_seen", "_error",
+    )
+
+    def __init__(self, limits: Limits = Limits()) -> None:
+        self.limits = limits
+        self._buffer = bytearray()
+        self._state = _HEAD
+        self._remaining = 0
+        self._body_received = 0
+        self._line_start = 0
+        self._lines_seen = 0
+        self._error: ProtocolError | None = None
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received and not yet handed out as events."""
+        return len(self._buffer)
+
+    @property
+    def in_message(self) -> bool:
+        """True once any byte of a request arrived and until its end."""
+        if self._state == _HEAD:
+            return bool(self._buffer)
+        return self._state not in (_DONE, _ERROR)
+
+    def feed(self, data: bytes) -> None:
+        self._buffer += data
+
+    def start_next_message(self) -> None:
+        if self._state != _DONE:
+            raise RuntimeError("the current message has not ended")
+        self._state = _HEAD
+
+    def next_event(self) -> RequestHead | bytes | _EndOfMessage | None:
+        try:
+            state = self._state
+            if state == _HEAD:
+                return self._read_head()
+            if state == _BODY:
+                return self._read_fixed_body()
+            if state in (_CHUNK_SIZE, _CHUNK_DATA, _CHUNK_END, _TRAILERS):
+                return self._read_chunked_body()
+            if state == _DONE:
+                return None
+            raise self._error  # type: ignore[misc]
+        except ProtocolError as exc:
+            self._state = _ERROR
+            self._error = exc
+            self._buffer.clear()
+            raise
+
+    # -- head ---------------------------------------------------------------
+
+    def _read_head(self) -> RequestHead | None:
+        buffer = self._buffer
+        # RFC 9112 2.2: ignore empty lines before a request line (some
+        # clients send a CRLF after a POST body).
+        while buffer[:2] == b"\r\n" and self._line_start == 0:
+            del buffer[:2]
+        end = buffer.find(b"\r\n\r\n", max(self._line_start - 3, 0))
+        if end == -1:
+            self._check_partial_head()
+            return None
+        head = buffer[:end].decode("latin-1")
+        del buffer[:end + 4]
+        self._line_start = self._lines_seen = 0
+        request = self._parse_head(head)
+        if request.content_length is None:
+            self._state = _CHUNK_SIZE
+            self._body_received = 0
+        else:
+            self._state = _BODY
+            self._remaining = request.content_length
+        return request
+
+    def _check_partial_head(self) -> None:
+        """Enforce the limits on a head that has not ended yet.
+
+        Only the bytes that arrived since the last call are scanned, so a
+        client trickling its head in does not cost quadratic time.
+        """
+        buffer, limits = self._buffer, self.limits
+        start = self._line_start
+        while (newline := buffer.find(b"\n", start)) != -1:
+            if newline == 0 or buffer[newline - 1] != 0x0D:
+                raise BadRequest("bare LF in the request head")
+            self._check_line_length(newline - 1 - start)
+            self._lines_seen += 1
+            if self._lines_seen > limits.header_fields + 1:
+                raise HeaderFieldsTooLarge("too many header fields")
+            start = newline + 1
+        self._line_start = start
+        self._check_line_length(len(buffer) - start - 1)
+
+    def _check_line_length(self, length: int) -> None:
+        if self._lines_seen == 0:
+            if length > self.limits.request_line:
+                raise URITooLong("request line too long")
+        elif length > self.limits.header_field_size:
+            raise HeaderFieldsTooLarge("header field too long")
+
+    def _parse_head(self, head: str) -> RequestHead:
+        limits = self.limits
+        request_line, _, fields = head.partition("\r\n")
+        if len(request_line) > limits.request_line:
+            raise URITooLong("request line too long")
+        match = _REQUEST_LINE.fullmatch(request_line)
+        if match is None:
+            raise BadRequest("malformed request line")
+        method, target, major, minor = match.groups()
+        if major != "1" or minor not in "01":
+            raise VersionNotSupported(f"HTTP/{major}.{minor} is not supported")
+        version = "1.1" if minor == "1" else "1.0"
+        if fields.count("\r\n") >= limits.header_fields:
+            raise HeaderFieldsTooLarge("too many header fields")
+
+        headers: dict[str, str] = {}
+        if fields:
+            if len(fields) > limits.header_field_size and any(
+                    len(line) > limits.header_field_size for line in fields.split("\r\n")):
+                raise HeaderFieldsTooLarge("header field too long")
+            # One regex checks every line; then plain string splitting.
+            if _FIELD_LINES.fullmatch(fields) is None:
+                raise BadRequest("malformed header field")
+            for line in fields.split("\r\n"):
+                name, _, value = line.partition(":")
+                name = name.lower()
+                value = value.strip(" \t")
+                if name in headers:
+                    if name == "host":
+                        raise BadRequest("more than one Host header")
+                    headers[name] += ("; " if name == "cookie" else ", ") + value
+                else:
+                    headers[name] = value
+
+        if target[0] != "/":
+            target = _normalize_target(method, target)
+        if version == "1.1":
+            host = headers.get("host")
+            if host is None:
+                raise BadRequest("HTTP/1.1 request without Host")
+            if _HOST.fullmatch(host) is None:
+                raise BadRequest("invalid Host header")
+
+        content_length = _content_length(headers, version, limits)
+        connection = headers.get("connection")
+        if connection is None:
+            keep_alive = version == "1.1"
+        else:
+            tokens = {token.strip(" \t").lower() for token in connection.split(",")}
+            keep_alive = "close" not in tokens and (version == "1.1" or "keep-alive" in tokens)
+        expect = headers.get("expect")
+        expect_continue = False
+        if expect is not None:
+            if expect.lower() != "100-continue":
+                raise ExpectationFailed("only 100-continue can be expected")
+            expect_continue = version == "1.1"
+        return RequestHead(method, target, version, headers, content_length,
+                           keep_alive, expect_continue)
+
+    # -- body ---------------------------------------------------------------
+
+    def _read_fixed_body(self) -> bytes | _EndOfMessage | None:
+        remaining = self._remaining
+        if remaining == 0:
+            self._state = _DONE
+            return END_OF_MESSAGE
+        buffer = self._buffer
+        if not buffer:
+            return None
+        if len(buffer) <= remaining:
+            data = bytes(buffer)
+            buffer.clear()
+        else:
+            data = bytes(buffer[:remaining])
+            del buffer[:remaining]
+        self._remaining = remaining - len(data)
+        return data
+
+    def _read_chunked_body(self) -> bytes | _EndOfMessage | None:
+        buffer = self._buffer
+        while True:
+            state = self._state
+            if state == _CHUNK_DATA:
+                if not buffer:
+                    return None
+                take = min(self._remaining, len(buffer))
+                data = bytes(buffer[:take])
+                del buffer[:take]
+                self._remaining -= take
+                if self._remaining == 0:
+                    self._state = _CHUNK_END
+                return data
+            if state == _CHUNK_SIZE:
+                end = buffer.find(b"\r\n", 0, self.limits.chunk_line + 2)
+                if end == -1:
+                    if len(buffer) > self.limits.chunk_line:
+                        raise BadRequest("chunk size line too long")
+                    return None
+                match = _CHUNK_LINE.fullmatch(buffer, 0, end)
+                if match is None:
+                    raise BadRequest("malformed chunk size line")
+                size = int(match.group(1), 16)
+                del buffer[:end + 2]
+                self._body_received += size
+                if self._body_received > self.limits.body_size:
+                    raise ContentTooLarge("chunked body over the size limit")
+                self._remaining = size
+                self._state = _CHUNK_DATA if size else _TRAILERS
+            elif state == _CHUNK_END:
+                if len(buffer) < 2:
+                    if buffer[:1] not in (b"", b"\r"):
+                        raise BadRequest("chunk data not followed by CRLF")
+                    return None
+                if buffer[:2] != b"\r\n":
+                    raise BadRequest("chunk data not followed by CRLF")
+                del buffer[:2]
+                self._state = _CHUNK_SIZE
+            else:  # _TRAILERS
+                return self._read_trailers()
+
+    def _read_trailers(self) -> _EndOfMessage | None:
+        """Validate and drop trailer fields: they never frame or route."""
+        buffer, limits = self._buffer, self.limits
+        if buffer[:2] == b"\r\n":
+            del buffer[:2]
+            self._state = _DONE
+            return END_OF_MESSAGE
+        end = buffer.find(b"\r\n\r\n")
+        if end == -1:
+            if len(buffer) > limits.header_field_size * 4:
+                raise HeaderFieldsTooLarge("trailer section too large")
+            if _BARE_LF.search(buffer):
+                raise BadRequest("bare LF in trailers")
+            return None
+        lines = buffer[:end].decode("latin-1").split("\r\n")
+        if len(lines) > limits.header_fields:
+            raise HeaderFieldsTooLarge("too many trailer fields")
+        for line in lines:
+            if len(line) > limits.header_field_size:
+                raise HeaderFieldsTooLarge("trailer field too long")
+            if _FIELD_LINE.fullmatch(line) is None:
+                raise BadRequest("malformed trailer field")
+        del buffer[:end + 4]
+        self._state = _DONE
+        return END_OF_MESSAGE
+
+
+def _normalize_target(method: str, target: str) -> str:
+    """Reduce absolute-form to origin-form; allow `*` for OPTIONS only."""
+    if target == "*":
+        if method != "OPTIONS":
+            raise BadRequest("'*' target is only valid for OPTIONS")
+        return target
+    match = _ABSOLUTE_FORM.match(target)
+    if match is None:
+        raise BadRequest("request target is not origin-form or absolute-form")
+    rest = target[match.end():]
+    if not rest or rest[0] != "/":
+        rest = "/" + rest
+    return rest
+
+
+def _content_length(headers: dict[str, str], version: str, limits: Limits) -> int | None:
+    """Decide the body framing; None means chunked."""
+    transfer_encoding = headers.get("transfer-encoding")
+    content_length = headers.get("content-length")
+    if transfer_encoding is not None:
+        if content_length is not None:
+            raise BadRequest("both Content-Length and Transfer-Encoding")
+        if version == "1.0":
+            raise BadRequest("Transfer-Encoding in an HTTP/1.0 request")
+        codings = [coding.strip(" \t").lower() for coding in transfer_encoding.split(",")]
+        if "" in codings or codings.count("chunked") != 1 or codings[-1] != "chunked":
+            raise BadRequest("Transfer-Encoding must end in a single chunked")
+        if len(codings) > 1:
+            raise UnsupportedTransferCoding("only chunked transfer coding is supported")
+        return None
+    if content_length is None:
+        return 0
+    values = {value.strip(" \t") for value in content_length.split(",")}
+    if len(values) != 1:
+        raise BadRequest("conflicting Content-Length values")
+    value = values.pop()
+    if _DECIMAL.fullmatch(value) is None:
+        raise BadRequest("invalid Content-Length")
+    length = int(value)
+    if length > limits.body_size:
+        raise ContentTooLarge("declared body over the size limit")
+    return length

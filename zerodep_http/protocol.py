@@ -1,0 +1,363 @@
+"""One connection's lifecycle: an asyncio Protocol around the parser.
+
+The protocol feeds received bytes to the sans-I/O parser, builds a
+`Request` from its events, runs the application and writes the response.
+Requests on one connection are answered strictly in order: while one is in
+the application, further pipelined bytes wait in the parser's buffer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import os
+import socket
+from typing import TYPE_CHECKING, BinaryIO
+from urllib.parse import unquote
+
+from .parser import END_OF_MESSAGE, ProtocolError, RequestHead, RequestParser, RequestTimeout
+from .requests import Request
+from .responses import TEXT, Response, status_line
+
+if TYPE_CHECKING:
+    from .files import FileResponse
+    from .server import Server
+
+log = logging.getLogger("zerodep_http.error")
+
+# Statuses whose responses never carry a body (RFC 9110 6.4.1).
+_NO_BODY = frozenset({204, 304})
+# Files up to this size go out in the same write as the head.
+_SMALL_FILE = 64 * 1024
+# Pipelined bytes buffered while a request is in the application before
+# the connection stops reading from the socket.
+_MAX_PIPELINE_BUFFER = 256 * 1024
+
+
+class Phase(enum.Enum):
+    IDLE = "idle"           # between requests, nothing received yet
+    HEAD = "head"           # part of a request head received
+    BODY = "body"           # head done, reading the body
+    APP = "app"             # the application has the request
+    STREAM = "stream"       # a streamed response is being written
+    CLOSED = "closed"
+
+
+class HTTPProtocol(asyncio.Protocol):
+    """Serves HTTP/1.1 on one transport for a `Server`."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.app = server.app
+        self.parser = RequestParser(server.limits)
+        self.phase = Phase.IDLE
+        self.deadline: float | None = None
+        self.transport: asyncio.Transport | None = None
+        self.client_addr: tuple[str, int] | None = None
+        self.scheme = "http"
+        self._loop = asyncio.get_running_loop()
+        self._request: Request | None = None
+        self._head: RequestHead | None = None
+        self._body: list[bytes] = []
+        self._keep_alive = True
+        self._task: asyncio.Task[None] | None = None
+        self._write_paused = False
+        self._drain_waiters: list[asyncio.Future[None]] = []
+        self._reading_paused = False
+        self._chunked = False
+        self._peer_closed = False
+
+    # -- asyncio callbacks ----------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            # Without it a head and body written separately wait ~40 ms for
+            # the client's delayed ACK.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        peer = transport.get_extra_info("peername")
+        self.client_addr = tuple(peer[:2]) if isinstance(peer, tuple) else None  # type: ignore[assignment]
+        if transport.get_extra_info("sslcontext") is not None:
+            self.scheme = "https"
+        self.server.connections.add(self)
+        # The first request's head must arrive within the read timeout.
+        self.deadline = self._loop.time() + self.server.read_timeout
+
+    def data_received(self, data: bytes) -> None:
+        self.parser.feed(data)
+        phase = self.phase
+        if phase is Phase.IDLE or phase is Phase.HEAD or phase is Phase.BODY:
+            self._advance()
+        elif self.parser.buffered > _MAX_PIPELINE_BUFFER and not self._reading_paused:
+            self._reading_paused = True
+            self.transport.pause_reading()  # type: ignore[union-attr]
+
+    def eof_received(self) -> bool | None:
+        # A client that half-closes still gets the responses it asked for.
+        self._peer_closed = True
+        if self.phase is Phase.IDLE or self.phase is Phase.HEAD or self.phase is Phase.BODY:
+            self._close()
+        return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.phase is Phase.STREAM and self._task is not None:
+            self._task.cancel()
+        self.phase = Phase.CLOSED
+        self.server.connections.discard(self)
+        self._wake_writers(ConnectionResetError("client went away"))
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        self._wake_writers(None)
+
+    # -- reading requests -----------------------------------------------------
+
+    def _advance(self) -> None:
+        """Parse what is buffered and hand complete requests to the app."""
+        parser = self.parser
+        while True:
+            try:
+                event = parser.next_event()
+            except ProtocolError as exc:
+                self._reject(exc)
+                return
+            if event is None:
+                self._set_read_deadline()
+                return
+            if event.__class__ is RequestHead:
+                self._start_request(event)  # type: ignore[arg-type]
+                if self.phase is Phase.APP:
+                    return
+            elif event is END_OF_MESSAGE:
+                self._dispatch()
+                return
+            else:
+                self._body.append(event)  # type: ignore[arg-type]
+                self.deadline = None  # refreshed once the buffer runs dry
+
+    def _set_read_deadline(self) -> None:
+        phase = self.phase
+        if phase is Phase.BODY:
+            self.deadline = self._loop.time() + self.server.read_timeout
+        elif self.parser.in_message:
+            if phase is Phase.IDLE:
+                # The whole head gets one deadline, however it trickles in.
+                self.phase = Phase.HEAD
+                self.deadline = self._loop.time() + self.server.read_timeout
+
+    def _start_request(self, head: RequestHead) -> None:
+        self._head = head
+        self._body = []
+        self._keep_alive = head.keep_alive
+        target = head.target
+        path, _, query = target.partition("?")
+        if "%" in path:
+            path = unquote(path)
+        self._request = request = Request(
+            head.method, path, query, head.headers, b"", self.client_addr,
+            self.app, head.http_version, self.scheme)
+        self.phase = Phase.BODY
+        if head.expect_continue:
+            if head.content_length != 0 and self.app.wants_body(request):
+                self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # type: ignore[union-attr]
+            else:
+                # Answer without the body; the client may send it anyway,
+                # so this connection cannot carry another request.
+                self._keep_alive = False
+                self._dispatch()
+
+    def _dispatch(self) -> None:
+        request = self._request
+        if self._body:
+            request.body = b"".join(self._body)  # type: ignore[union-attr]
+            self._body = []
+        self.phase = Phase.APP
+        self.deadline = None
+        self._task = self._loop.create_task(self._run_app(request))  # type: ignore[arg-type]
+
+    async def _run_app(self, request: Request) -> None:
+        try:
+            response = await self.app.handle(request)
+            if response.streamed:
+                await response.send(self, request)  # type: ignore[attr-defined]
+            else:
+                self.send_response(response, request)
+        except (asyncio.CancelledError, ConnectionError):
+            self._close()
+        except Exception:
+            log.exception("Error while sending the response to %s %s",
+                          request.method, request.path)
+            self.abort()
+
+    # -- writing responses ----------------------------------------------------
+
+    def _render_head(self, response: Response, request: Request, framing: str) -> str:
+        if self.server.draining:
+            self._keep_alive = False
+        if not self._keep_alive:
+            connection = "connection: close\r\n"
+        elif request.http_version == "1.0":
+            connection = "connection: keep-alive\r\n"
+        else:
+            connection = ""
+        return (f"{status_line(response.status_code)}\r\n{response.render_fields()}"
+                f"date: {self.server.date}\r\n{framing}{connection}\r\n")
+
+    def send_response(self, response: Response, request: Request) -> None:
+        """Write a response whose body is in memory, then go on."""
+        if self.phase is Phase.CLOSED:
+            return
+        status = response.status_code
+        body = response.body
+        if status in _NO_BODY or status < 200:
+            framing, body = "", b""
+        else:
+            framing = f"content-length: {len(body)}\r\n"
+            if request.method == "HEAD":
+                body = b""
+        try:
+            head = self._render_head(response, request, framing).encode("latin-1")
+        except (ValueError, UnicodeEncodeError) as exc:
+            log.error("Invalid response to %s %s: %s", request.method, request.path, exc)
+            response = Response("Internal Server Error", 500)
+            head = self._render_head(response, request, "content-length: 21\r\n").encode()
+            body = b"" if request.method == "HEAD" else response.body
+        self.transport.write(head + body if body else head)  # type: ignore[union-attr]
+        self._finish_response()
+
+    def start_stream(self, response: Response, request: Request) -> bool:
+        """Send the head of a streamed response; False if no body may follow."""
+        status = response.status_code
+        no_body = request.method == "HEAD" or status in _NO_BODY or status < 200
+        if no_body:
+            framing = ""
+        elif request.http_version == "1.1":
+            framing = "transfer-encoding: chunked\r\n"
+        else:
+            # HTTP/1.0 has no chunked coding: the body ends when we close.
+            self._keep_alive = False
+            framing = ""
+        self._chunked = bool(framing)
+        self.phase = Phase.STREAM
+        self.transport.write(self._render_head(response, request, framing).encode("latin-1"))  # type: ignore[union-attr]
+        return not no_body
+
+    async def write_chunk(self, chunk: str | bytes) -> None:
+        if isinstance(chunk, str):
+            chunk = chunk.encode("utf-8")
+        if not chunk:
+            return  # an empty chunk would end the body
+        if self.phase is Phase.CLOSED:
+            raise ConnectionResetError("client went away")
+        if self._chunked:
+            self.transport.write(b"%x\r\n%b\r\n" % (len(chunk), chunk))  # type: ignore[union-attr]
+        else:
+            self.transport.write(chunk)  # type: ignore[union-attr]
+        if self._write_paused:
+            await self._drain()
+
+    def end_stream(self) -> None:
+        if self.phase is Phase.CLOSED:
+            return
+        if self._chunked:
+            self.transport.write(b"0\r\n\r\n")  # type: ignore[union-attr]
+        self._finish_response()
+
+    async def send_file(self, response: FileResponse, request: Request,
+                        file: BinaryIO, offset: int, length: int) -> None:
+        framing = f"content-length: {length}\r\n"
+        head = self._render_head(response, request, framing).encode("latin-1")
+        transport = self.transport
+        if request.method == "HEAD":
+            transport.write(head)  # type: ignore[union-attr]
+        elif length <= _SMALL_FILE:
+            transport.write(head + os.pread(file.fileno(), length, offset))  # type: ignore[union-attr]
+        else:
+            self.phase = Phase.STREAM
+            transport.write(head)  # type: ignore[union-attr]
+            await self._loop.sendfile(transport, file, offset, length)  # type: ignore[arg-type]
+        self._finish_response()
+
+    async def _drain(self) -> None:
+        waiter = self._loop.create_future()
+        self._drain_waiters.append(waiter)
+        await waiter
+
+    def _wake_writers(self, exc: Exception | None) -> None:
+        waiters, self._drain_waiters = self._drain_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                if exc is None:
+                    waiter.set_result(None)
+                else:
+                    waiter.set_exception(exc)
+
+    def _finish_response(self) -> None:
+        self._task = None
+        self._request = None
+        self.server.requests_served += 1
+        if not self._keep_alive or self.phase is Phase.CLOSED or (
+                self._peer_closed and not self.parser.buffered):
+            self._close()
+            return
+        self.phase = Phase.IDLE
+        self.parser.start_next_message()
+        if self._reading_paused:
+            self._reading_paused = False
+            self.transport.resume_reading()  # type: ignore[union-attr]
+        self.deadline = self._loop.time() + self.server.keep_alive
+        if self.parser.buffered:
+            self._advance()
+
+    # -- errors, timeouts, closing ----------------------------------------------
+
+    def _reject(self, exc: ProtocolError) -> None:
+        """Answer a request the parser refused, then close."""
+        peer = self.client_addr[0] if self.client_addr else "?"
+        log.info("%d %s from %s", exc.status, exc.reason, peer)
+        if self.phase is Phase.CLOSED:
+            return
+        self._keep_alive = False
+        body = f"{exc.reason}\n".encode()
+        response = Response(body, exc.status, content_type=TEXT)
+        # Answered as to a GET, whatever was asked: the error page must carry
+        # its body, and the request may not even have a method yet.
+        self.phase = Phase.APP
+        self.send_response(response, Request("GET", "", "", {}))
+
+    def on_deadline(self) -> None:
+        """The server's timer found this connection past its deadline."""
+        self.deadline = None
+        if self.phase is Phase.HEAD or self.phase is Phase.BODY:
+            self.parser = RequestParser(self.server.limits)  # never parse on
+            self._reject(RequestTimeout("request not received in time"))
+        else:
+            self._close()
+
+    def close_if_idle(self) -> bool:
+        """Used by a draining server: drop a connection between requests."""
+        if self.phase is Phase.IDLE and not self.parser.in_message:
+            self._close()
+            return True
+        return False
+
+    def _close(self) -> None:
+        if self.phase is not Phase.CLOSED:
+            self.phase = Phase.CLOSED
+            self.deadline = None
+            self.transport.close()  # type: ignore[union-attr]
+
+    def abort(self) -> None:
+        """Drop the connection without flushing (a broken response, or the
+        end of a drain)."""
+        if self._task is not None:
+            self._task.cancel()
+        if self.phase is not Phase.CLOSED:
+            self.phase = Phase.CLOSED
+            self.deadline = None
+            self.transport.abort()  # type: ignore[union-attr]

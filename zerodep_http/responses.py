@@ -1,0 +1,216 @@
+"""Response objects and the coercion of handler return values into them."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterable, Iterable, Mapping
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .protocol import HTTPProtocol
+    from .requests import Request
+
+TEXT = "text/plain; charset=utf-8"
+HTML = "text/html; charset=utf-8"
+JSON = "application/json"
+OCTET_STREAM = "application/octet-stream"
+
+_json_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_FIELD_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_FIELD_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
+# Framing is the server's business: an application cannot set these.
+_FRAMING_FIELDS = frozenset({"content-length", "transfer-encoding", "connection"})
+
+
+class Headers(dict):
+    """Response header fields with case-insensitive names.
+
+    Names are stored (and sent) in lower case, as h11 does; a list value
+    sends one field line per item (several `set-cookie` fields).
+    """
+
+    __slots__ = ()
+
+    def __init__(self, fields: Mapping[str, Any] | Iterable[tuple[str, Any]] = ()) -> None:
+        super().__init__()
+        self.update(fields)
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        super().__setitem__(name.lower(), value)
+
+    def __getitem__(self, name: str) -> Any:
+        return super().__getitem__(name.lower())
+
+    def __delitem__(self, name: str) -> None:
+        super().__delitem__(name.lower())
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and super().__contains__(name.lower())
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return super().get(name.lower(), default)
+
+    def pop(self, name: str, *default: Any) -> Any:
+        return super().pop(name.lower(), *default)
+
+    def setdefault(self, name: str, default: Any = None) -> Any:
+        return super().setdefault(name.lower(), default)
+
+    def update(self, fields: Any = (), **more: Any) -> None:  # type: ignore[override]
+        items = fields.items() if isinstance(fields, Mapping) else fields
+        for name, value in items:
+            self[name] = value
+        for name, value in more.items():
+            self[name] = value
+
+    def render(self) -> str:
+        """The field lines, refusing anything that could split the response."""
+        lines = []
+        for name, value in self.items():
+            if name in _FRAMING_FIELDS:
+                continue
+            if _FIELD_NAME.fullmatch(name) is None:
+                raise ValueError(f"invalid response header name {name!r}")
+            for item in value if isinstance(value, list) else (value,):
+                item = str(item)
+                if _FIELD_VALUE.fullmatch(item) is None:
+                    raise ValueError(f"invalid value for response header {name!r}")
+                lines.append(f"{name}: {item}\r\n")
+        return "".join(lines)
+
+
+def status_line(status_code: int) -> str:
+    """`HTTP/1.1 200 OK` without the CRLF; an unknown code gets no phrase."""
+    line = _STATUS_LINES.get(status_code)
+    if line is None:
+        if type(status_code) is not int or not 100 <= status_code <= 999:
+            raise ValueError(f"invalid status code {status_code!r}")
+        line = f"HTTP/1.1 {status_code} "
+    return line
+
+
+_STATUS_LINES = {status.value: f"HTTP/1.1 {status.value} {status.phrase}" for status in HTTPStatus}
+
+
+class Response:
+    """A response whose whole body is known up front."""
+
+    __slots__ = ("body", "status_code", "_content_type", "_headers")
+
+    #: Responses that send their own body (streams, files) set this.
+    streamed = False
+
+    def __init__(self, body: str | bytes = "", status_code: int = 200,
+                 headers: Mapping[str, Any] | None = None,
+                 content_type: str | None = None) -> None:
+        if isinstance(body, str):
+            self.body = body.encode("utf-8")
+            default_type = TEXT
+        elif isinstance(body, (bytes, bytearray, memoryview)):
+            self.body = bytes(body)
+            default_type = OCTET_STREAM
+        else:
+            raise TypeError(f"a response body must be str or bytes, not {type(body).__name__}")
+        self.status_code = status_code
+        self._content_type = content_type or default_type
+        self._headers: Headers | None = None
+        if headers:
+            self.headers.update(headers)
+            if content_type:
+                self._headers["content-type"] = content_type  # type: ignore[index]
+
+    @property
+    def headers(self) -> Headers:
+        if self._headers is None:
+            self._headers = Headers({"content-type": self._content_type})
+        return self._headers
+
+    @property
+    def content_type(self) -> str | None:
+        if self._headers is None:
+            return self._content_type
+        return self._headers.get("content-type")
+
+    def render_fields(self) -> str:
+        """Field lines for the head, except framing, `date` and `connection`."""
+        if self._headers is None:
+            return f"content-type: {self._content_type}\r\n"
+        return self._headers.render()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.status_code}>"
+
+
+class JSONResponse(Response):
+    """`data` serialized as compact UTF-8 JSON."""
+
+    __slots__ = ()
+
+    def __init__(self, data: Any, status_code: int = 200,
+                 headers: Mapping[str, Any] | None = None) -> None:
+        super().__init__(_json_encode(data), status_code, headers, JSON)
+
+
+class StreamingResponse(Response):
+    """A body produced by an (async) iterator, sent with chunked coding.
+
+    Each item (str or bytes) goes out as it is produced, and the iterator is
+    not asked for the next one while the client is not reading, so a slow
+    client cannot make the server buffer an unbounded stream. When the
+    client goes away the iterator is closed (`aclose`).
+    """
+
+    __slots__ = ("iterator",)
+    streamed = True
+
+    def __init__(self, generator: AsyncIterable[str | bytes] | Iterable[str | bytes],
+                 status_code: int = 200, headers: Mapping[str, Any] | None = None,
+                 content_type: str | None = None) -> None:
+        super().__init__(b"", status_code, headers, content_type or TEXT)
+        self.iterator = generator
+        if self.content_type and self.content_type.startswith("text/event-stream"):
+            # Proxies must neither cache nor buffer server-sent events.
+            self.headers.setdefault("cache-control", "no-cache")
+            self.headers.setdefault("x-accel-buffering", "no")
+
+    async def send(self, connection: HTTPProtocol, request: Request) -> None:
+        connection.start_stream(self, request)
+        iterator = self.iterator
+        try:
+            if isinstance(iterator, AsyncIterable):
+                async for chunk in iterator:
+                    await connection.write_chunk(chunk)
+            else:
+                for chunk in iterator:
+                    await connection.write_chunk(chunk)
+        finally:
+            close = getattr(iterator, "aclose", None) or getattr(iterator, "close", None)
+            if close is not None:
+                result = close()
+                if hasattr(result, "__await__"):
+                    await result
+        connection.end_stream()
+
+
+def coerce_response(value: Any) -> Response:
+    """Turn what a handler returned into a response object."""
+    if isinstance(value, Response):
+        return value
+    if isinstance(value, (dict, list)):
+        return JSONResponse(value)
+    if isinstance(value, str):
+        return Response(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return Response(bytes(value))
+    if value is None:
+        return Response(b"", 204)
+    if isinstance(value, tuple) and len(value) in (2, 3):
+        body, status_code, *extra = value
+        response = coerce_response(body)
+        response.status_code = status_code
+        if extra and extra[0]:
+            response.headers.update(extra[0])
+        return response
+    raise TypeError(f"a handler returned {type(value).__name__}, which is not a response")

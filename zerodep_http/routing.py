@@ -1,0 +1,131 @@
+"""URL patterns to handlers: a dict for literal paths, regexes for the rest."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+# name -> (regex, conversion); a conversion that raises ValueError means
+# "this route does not match" (say, an int too long for int()).
+CONVERTERS: dict[str, tuple[str, Callable[[str], Any]]] = {
+    "str": (r"[^/]+", str),
+    "string": (r"[^/]+", str),
+    "int": (r"[0-9]+", int),
+    "float": (r"[0-9]+(?:\.[0-9]+)?", float),
+    "path": (r".+", str),
+}
+_PLACEHOLDER = re.compile(r"<(?:([A-Za-z_][A-Za-z0-9_]*):)?([A-Za-z_][A-Za-z0-9_]*)>")
+
+
+@dataclass(slots=True)
+class Endpoint:
+    """A handler and whether it must run in a thread."""
+
+    function: Callable[..., Any]
+    is_async: bool
+
+    @classmethod
+    def wrap(cls, function: Callable[..., Any]) -> Endpoint:
+        return cls(function, inspect.iscoroutinefunction(function))
+
+
+@dataclass(slots=True)
+class Route:
+    pattern: str
+    regex: re.Pattern[str] | None
+    conversions: dict[str, Callable[[str], Any]]
+    endpoints: dict[str, Endpoint] = field(default_factory=dict)
+    allow: str = ""
+
+    def add(self, methods: list[str], endpoint: Endpoint) -> None:
+        for method in methods:
+            if method in self.endpoints:
+                raise ValueError(f"{method} {self.pattern} is already routed")
+            self.endpoints[method] = endpoint
+        allowed = set(self.endpoints) | {"OPTIONS"}
+        if "GET" in allowed:
+            allowed.add("HEAD")
+        self.allow = ", ".join(sorted(allowed))
+
+    def endpoint_for(self, method: str) -> Endpoint | None:
+        endpoint = self.endpoints.get(method)
+        if endpoint is None and method == "HEAD":
+            endpoint = self.endpoints.get("GET")
+        return endpoint
+
+    def convert(self, match: re.Match[str]) -> dict[str, Any] | None:
+        try:
+            return {name: self.conversions[name](value)
+                    for name, value in match.groupdict().items()}
+        except ValueError:
+            return None
+
+
+def compile_pattern(pattern: str) -> tuple[re.Pattern[str] | None, dict[str, Callable[[str], Any]]]:
+    """Compile `/users/<int:id>`; a pattern without placeholders gives None."""
+    if not pattern.startswith("/"):
+        raise ValueError(f"route pattern {pattern!r} must start with '/'")
+    parts, conversions, position = [], {}, 0
+    for match in _PLACEHOLDER.finditer(pattern):
+        converter, name = match.group(1) or "str", match.group(2)
+        if converter not in CONVERTERS:
+            raise ValueError(f"unknown converter {converter!r} in route {pattern!r}")
+        if name in conversions:
+            raise ValueError(f"parameter {name!r} appears twice in route {pattern!r}")
+        regex, conversions[name] = CONVERTERS[converter]
+        parts.append(re.escape(pattern[position:match.start()]))
+        parts.append(f"(?P<{name}>{regex})")
+        position = match.end()
+    if not conversions:
+        if "<" in pattern or ">" in pattern:
+            raise ValueError(f"malformed placeholder in route {pattern!r}")
+        return None, {}
+    parts.append(re.escape(pattern[position:]))
+    return re.compile("".join(parts)), conversions
+
+
+class Router:
+    """Finds the route for a path.
+
+    Literal paths are one dict lookup; only paths that match no literal
+    route are tried against the patterns, in the order they were added.
+    """
+
+    def __init__(self) -> None:
+        self.literal: dict[str, Route] = {}
+        self.patterns: list[Route] = []
+        self._by_pattern: dict[str, Route] = {}
+
+    def add(self, pattern: str, methods: list[str], function: Callable[..., Any]) -> None:
+        route = self._by_pattern.get(pattern)
+        if route is None:
+            regex, conversions = compile_pattern(pattern)
+            route = self._by_pattern[pattern] = Route(pattern, regex, conversions)
+            if regex is None:
+                self.literal[pattern] = route
+            else:
+                self.patterns.append(route)
+        route.add([method.upper() for method in methods], Endpoint.wrap(function))
+
+    def resolve(self, method: str, path: str) -> tuple[Route, dict[str, Any]] | None:
+        """The first route for `path` that takes `method`, else the first for
+        `path` at all (the caller answers 405), else None (404)."""
+        route = self.literal.get(path)
+        if route is not None:
+            return route, {}
+        fallback = None
+        for route in self.patterns:
+            match = route.regex.fullmatch(path)  # type: ignore[union-attr]
+            if match is None:
+                continue
+            params = route.convert(match)
+            if params is None:
+                continue
+            if route.endpoint_for(method) is not None:
+                return route, params
+            if fallback is None:
+                fallback = route, params
+        return fallback
