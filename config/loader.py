@@ -1,0 +1,189 @@
+"""Merge defaults < TOML file < environment < command line into a `Config`.
+
+Every layer yields raw values tagged with their source; conversion and
+validation happen once, after merging, so an error always names the setting,
+the value and the exact place it came from.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import os
+import sys
+import tomllib
+from typing import Any, Mapping, Sequence
+
+from .errors import NO_VALUE, ConfigError, Invalid
+from .settings import BY_NAME, SETTINGS, Setting
+
+Raw = tuple[Any, str]  # (raw value, source)
+
+
+class Config:
+    """The resolved settings: one attribute per setting, and where each came from."""
+
+    __slots__ = ("_values", "_sources", "check_config")
+
+    def __init__(self, values: dict[str, Any], sources: dict[str, str],
+                 check_config: bool = False) -> None:
+        self._values = values
+        self._sources = sources
+        self.check_config = check_config
+
+    def __getattr__(self, name: str) -> Any:
+        if not name.startswith("_") and name in self._values:
+            return self._values[name]
+        raise AttributeError(f"no setting named {name!r}")
+
+    def source(self, name: str) -> str:
+        """`default`, `file PATH`, `env NAME` or `cli --flag`."""
+        return self._sources[name]
+
+    def check_config_lines(self) -> list[str]:
+        """One `name = value (source)` line per setting, in table order."""
+        return [f"{s.name} = {s.convert.show(self._values[s.name])} ({self._sources[s.name]})"
+                for s in SETTINGS]
+
+    def __repr__(self) -> str:
+        return f"Config({', '.join(f'{k}={v!r}' for k, v in self._values.items())})"
+
+
+def load_config(argv: Sequence[str] | None = None,
+                environ: Mapping[str, str] | None = None) -> Config:
+    """Parse argv (default sys.argv[1:]) and environ (default os.environ).
+
+    Raises ConfigError for any bad value; argparse's own --help exits as usual.
+    """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    environ = os.environ if environ is None else environ
+    args = build_parser().parse_args(argv)
+    cli = {name: raw for name, raw in vars(args).items() if name in BY_NAME}
+    env = {s.name: (environ[s.env], f"env {s.env}") for s in SETTINGS if s.env in environ}
+
+    given: dict[str, Raw] = {}
+    file_raw = cli.get("config") or env.get("config")
+    if file_raw is not None:
+        path = _convert(BY_NAME["config"], *file_raw)
+        if path is not None:
+            given.update(_read_toml(path, file_raw))
+    given.update(env)
+    given.update(cli)
+
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for setting in SETTINGS:
+        raw = given.get(setting.name)
+        if raw is None and setting.env_default:
+            raw = setting.env_default(environ)
+        if raw is None:
+            raw = (setting.default_value(), "default")
+        values[setting.name] = _convert(setting, *raw)
+        sources[setting.name] = raw[1]
+    _check_together(values, sources, "certfile", "keyfile")
+    return Config(values, sources, check_config=args.check_config)
+
+
+def run_cli_config(argv: Sequence[str] | None = None,
+                   environ: Mapping[str, str] | None = None) -> Config:
+    """`load_config` for the command line: a bad value prints one line to
+    stderr and exits 2; --check-config prints the settings and exits 0."""
+    try:
+        config = load_config(argv, environ)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    if config.check_config:
+        print("\n".join(config.check_config_lines()))
+        raise SystemExit(0)
+    return config
+
+
+def _convert(setting: Setting, raw: Any, source: str) -> Any:
+    try:
+        return setting.convert.convert(raw)
+    except ValueError as exc:
+        allowed = f"expected {setting.convert.allowed}"
+        value = exc.value if isinstance(exc, Invalid) and exc.value is not NO_VALUE else raw
+        raise ConfigError(f"{exc}; {allowed}" if str(exc) else allowed,
+                          setting=setting.name, source=source, value=value) from None
+
+
+def _check_together(values: dict[str, Any], sources: dict[str, str], a: str, b: str) -> None:
+    for this, other in ((a, b), (b, a)):
+        if values[this] is not None and values[other] is None:
+            raise ConfigError(f"{other} must be set too; expected {a} and {b} together",
+                              setting=this, source=sources[this], value=values[this])
+
+
+def _read_toml(path: str, file_raw: Raw) -> dict[str, Raw]:
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except OSError as exc:
+        raise ConfigError(f"cannot read the file: {exc.strerror}",
+                          setting="config", source=file_raw[1], value=path) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"invalid TOML: {exc}",
+                          setting="config", source=file_raw[1], value=path) from None
+    source = f"file {path}"
+    names = [s.name for s in SETTINGS if s.in_file]
+    for key in data:
+        if key not in names:
+            close = difflib.get_close_matches(key, names, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"unknown setting in {path}{hint}", setting=key, source=source)
+    return {key: (value, source) for key, value in data.items()}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise ConfigError(message, source="cli")
+
+
+class _Given(argparse.Action):
+    """Record (raw value, "cli --flag") so sources name the flag that was used."""
+
+    def __init__(self, option_strings: list[str], dest: str, *, setting: Setting,
+                 **kwargs: Any) -> None:
+        self.setting = setting
+        super().__init__(option_strings, dest, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        flag = option_string if option_string and option_string.startswith("--") else self.setting.flag
+        kind = self.setting.convert.cli
+        if kind == "flag":
+            values = not option_string.startswith("--no-")
+        elif kind == "append":
+            previous = getattr(namespace, self.dest, ([], ""))[0]
+            values = previous + [values]
+        setattr(namespace, self.dest, (values, f"cli {flag}"))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `zerodep-http [APP] [options]` parser, derived from the table."""
+    parser = _Parser(
+        prog="zerodep-http", allow_abbrev=False,
+        description="Serve a zerodep_http App with a preforking supervisor.",
+        epilog="Every option can also be set as ZERODEP_<NAME> in the environment "
+               "or as <name> in the TOML file; precedence: defaults < file < "
+               "environment < command line.")
+    for setting in SETTINGS:
+        help_text = f"{setting.help} [{setting.env}; default: {setting.default_text()}]"
+        # argparse %-formats help; backticks are for the Markdown docs.
+        help_text = help_text.replace("%", "%%").replace("`", "")
+        if not setting.flags:
+            parser.add_argument(setting.name, nargs="?", metavar="APP", help=help_text,
+                                action=_Given, setting=setting)
+            continue
+        flags = list(setting.flags)
+        kwargs: dict[str, Any] = {"metavar": setting.convert.metavar}
+        if setting.convert.cli == "flag":
+            flags += ["--no-" + f[2:] for f in setting.flags if f.startswith("--")]
+            kwargs = {"nargs": 0}
+        parser.add_argument(*flags, dest=setting.name, help=help_text,
+                            action=_Given, setting=setting, **kwargs)
+    parser.add_argument("--check-config", action="store_true",
+                        help="print every setting with its source, then exit")
+    return parser

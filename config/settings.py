@@ -1,0 +1,231 @@
+"""The settings table: every setting declared once.
+
+The command-line parser, the environment and TOML loaders, `--check-config`
+and docs/settings.md are all derived from `SETTINGS`; adding a setting means
+adding one `Setting` here and regenerating the docs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from . import converters as c
+from .cpus import cpu_count
+
+# gunicorn's default access log format.
+ACCESS_LOG_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"'
+
+# A default that depends on the environment: (raw value, source) or None.
+EnvDefault = Callable[[Mapping[str, str]], "tuple[Any, str] | None"]
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    convert: c.Converter
+    default: Any  # a raw value, or a function returning one
+    help: str
+    flags: tuple[str, ...] = ()  # none: the positional APP argument
+    env_default: EnvDefault | None = None  # consulted before `default`
+    default_doc: str | None = None  # describes a default that is not a constant
+    in_file: bool = True  # may be set in the TOML file
+
+    @property
+    def env(self) -> str:
+        return "ZERODEP_" + self.name.upper()
+
+    @property
+    def flag(self) -> str:
+        """The canonical command-line spelling, used in sources and docs."""
+        return next((f for f in self.flags if f.startswith("--")), "APP")
+
+    def default_value(self) -> Any:
+        return self.default() if callable(self.default) else self.default
+
+    def default_text(self) -> str:
+        """The default as --help and the docs show it."""
+        if self.default_doc:
+            return self.default_doc
+        return f"`{self.convert.show(self.convert.convert(self.default))}`"
+
+
+def _port_env(environ: Mapping[str, str]) -> tuple[str, str] | None:
+    """Like gunicorn (and Heroku-style platforms): PORT means 0.0.0.0:$PORT."""
+    if "PORT" in environ:
+        return f"0.0.0.0:{environ['PORT']}", "env PORT"
+    return None
+
+
+def _web_concurrency_env(environ: Mapping[str, str]) -> tuple[str, str] | None:
+    if "WEB_CONCURRENCY" in environ:
+        return environ["WEB_CONCURRENCY"], "env WEB_CONCURRENCY"
+    return None
+
+
+_POSITIVE = c.Integer("a positive integer", minimum=1)
+_COUNT = c.Integer("an integer >= 0 (0 = off)", minimum=0)
+_BYTES = c.Integer("a positive integer (bytes)", minimum=1, metavar="BYTES")
+_DELAY = c.Seconds("a number of seconds >= 0")
+_TIMEOUT = c.Seconds("a number of seconds > 0", positive=True)
+_PATH = "a file path, or empty for none"
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "app", c.Text("module:attribute or module:factory(), or empty for the demo app",
+                      check=c.check_app, optional=True, metavar="APP"),
+        None,
+        "The application to serve: `module:attribute` names an `App` object, "
+        "`module:factory()` a function returning one. Without it a built-in "
+        "demo app is served.",
+        default_doc="none: the built-in demo app"),
+    Setting(
+        "config", c.Text(_PATH, optional=True, metavar="FILE"), None,
+        "TOML file to read settings from (top-level keys are the setting names).",
+        flags=("-c", "--config"), in_file=False),
+    Setting(
+        "bind", c.BindList(), ["127.0.0.1:8000"],
+        "Address to listen on; repeat for several: `HOST:PORT`, `[IPv6]:PORT`, "
+        "`unix:PATH` or `fd://N` (an inherited or socket-activated descriptor).",
+        flags=("-b", "--bind"), env_default=_port_env,
+        default_doc="`['127.0.0.1:8000']`, or `0.0.0.0:$PORT` when `PORT` is set"),
+    Setting(
+        "workers", _POSITIVE, cpu_count,
+        "Number of worker processes.",
+        flags=("-w", "--workers"), env_default=_web_concurrency_env,
+        default_doc="`WEB_CONCURRENCY` when set, else the CPUs this process may use "
+                    "(affinity mask and cgroup CPU quota, rounded up)"),
+    Setting(
+        "graceful_timeout", _DELAY, 30.0,
+        "On shutdown or reload, how long in-flight requests may take to finish "
+        "before their worker is killed.",
+        flags=("--graceful-timeout",)),
+    Setting(
+        "timeout", _TIMEOUT, 30.0,
+        "A worker whose event loop is blocked for longer than this is killed and replaced.",
+        flags=("-t", "--timeout")),
+    Setting(
+        "boot_timeout", _TIMEOUT, 30.0,
+        "How long a worker may take to import and start the app before it counts as failed.",
+        flags=("--boot-timeout",)),
+    Setting(
+        "keep_alive", _DELAY, 5.0,
+        "How long an idle keep-alive connection is kept open; 0 disables keep-alive.",
+        flags=("--keep-alive",)),
+    Setting(
+        "max_requests", _COUNT, 0,
+        "Restart a worker after it has served this many requests; 0 = never.",
+        flags=("--max-requests",)),
+    Setting(
+        "max_requests_jitter", _COUNT, 0,
+        "Add a random 0..N to `max_requests` per worker, so workers do not all "
+        "restart at once.",
+        flags=("--max-requests-jitter",)),
+    Setting(
+        "backlog", _POSITIVE, 2048,
+        "Maximum number of pending connections (the listen() backlog).",
+        flags=("--backlog",)),
+    Setting(
+        "limit_request_line", _BYTES, 8190,
+        "Maximum size of the request line; longer gets 414.",
+        flags=("--limit-request-line",)),
+    Setting(
+        "limit_request_fields", _POSITIVE, 100,
+        "Maximum number of header fields in a request; more gets 431.",
+        flags=("--limit-request-fields",)),
+    Setting(
+        "limit_request_field_size", _BYTES, 8190,
+        "Maximum size of one header field; larger gets 431.",
+        # gunicorn spells its flag with an underscore; accept that too.
+        flags=("--limit-request-field-size", "--limit-request-field_size")),
+    Setting(
+        "max_body_size", _BYTES, 1048576,
+        "Maximum size of a request body; larger gets 413.",
+        flags=("--max-body-size",)),
+    Setting(
+        "certfile", c.Text("a path to an existing file, or empty for none",
+                           check=c.check_file_exists, optional=True, metavar="FILE"),
+        None,
+        "TLS certificate chain (PEM). Serves HTTPS; needs `keyfile` too.",
+        flags=("--certfile",)),
+    Setting(
+        "keyfile", c.Text("a path to an existing file, or empty for none",
+                          check=c.check_file_exists, optional=True, metavar="FILE"),
+        None,
+        "TLS private key (PEM). Needs `certfile` too.",
+        flags=("--keyfile",)),
+    Setting(
+        "forwarded_allow_ips", c.IPList(), "127.0.0.1,::1",
+        "Peers trusted to set `Forwarded`/`X-Forwarded-*` headers (and the "
+        "PROXY protocol header): IP addresses and CIDR networks, or `*` for any.",
+        flags=("--forwarded-allow-ips",)),
+    Setting(
+        "proxy_protocol", c.Flag(), False,
+        "Expect a PROXY protocol (v1 or v2) header on every connection from a "
+        "trusted peer, as sent by HAProxy or a cloud load balancer.",
+        flags=("--proxy-protocol",)),
+    Setting(
+        "access_logfile", c.Text("a file path, '-' for stdout, or empty for none",
+                                 optional=True, metavar="FILE"),
+        None,
+        "Where to write the access log; `-` is stdout. Off unless set.",
+        flags=("--access-logfile",)),
+    Setting(
+        "access_log_format", c.Text("a %-format string with %(name)s atoms",
+                                    check=c.check_log_format, metavar="FORMAT"),
+        ACCESS_LOG_FORMAT,
+        "Access log line format, with gunicorn's atoms (`%(h)s` remote address, "
+        "`%(r)s` request line, `%(s)s` status, `%(b)s` body bytes, ...).",
+        # gunicorn spells it --access-logformat; accept that too.
+        flags=("--access-log-format", "--access-logformat")),
+    Setting(
+        "error_logfile", c.Text("a file path, or '-' for stderr", metavar="FILE"), "-",
+        "Where to write the error log; `-` is stderr.",
+        flags=("--error-logfile", "--log-file")),  # gunicorn has both
+    Setting(
+        "log_level", c.Choice(("debug", "info", "warning", "error", "critical"),
+                              "debug, info, warning, error or critical"),
+        "info",
+        "Minimum level of error log messages.",
+        flags=("--log-level",)),
+    Setting(
+        "pid", c.Text(_PATH, optional=True, metavar="FILE"), None,
+        "Write the master's process id to this file.",
+        flags=("-p", "--pid")),
+    Setting(
+        "preload", c.Flag(), False,
+        "Import the app in the master before forking workers (saves memory, "
+        "but a reload then needs a full restart to pick up new code).",
+        flags=("--preload",)),
+    Setting(
+        "health_path", c.Text("a URL path starting with '/', or empty for none",
+                              check=c.check_url_path, optional=True, metavar="PATH"),
+        None,
+        "Answer 200 on this path while the process serves (liveness). Off unless set.",
+        flags=("--health-path",)),
+    Setting(
+        "ready_path", c.Text("a URL path starting with '/', or empty for none",
+                             check=c.check_url_path, optional=True, metavar="PATH"),
+        None,
+        "Answer 200 on this path while ready, 503 from the moment a drain starts "
+        "(readiness). Off unless set.",
+        flags=("--ready-path",)),
+    Setting(
+        "drain_delay", _DELAY, 0.0,
+        "On shutdown, keep accepting for this long after the readiness path turns "
+        "503, so load balancers stop routing here first.",
+        flags=("--drain-delay",)),
+    Setting(
+        "loop", c.Choice(("auto", "asyncio", "uvloop"),
+                         "auto, asyncio or uvloop (uvloop needs the uvloop package)",
+                         check=c.check_loop),
+        "auto",
+        "Event loop: `auto` uses uvloop when it is installed, else asyncio.",
+        flags=("--loop",)),
+    Setting(
+        "reuse_port", c.Flag(), False,
+        "Set SO_REUSEPORT on listening sockets.",
+        flags=("--reuse-port",)),
+)
+
+BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
