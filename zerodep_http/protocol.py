@@ -66,7 +66,11 @@ class HTTPProtocol(asyncio.Protocol):
         self._drain_waiters: list[asyncio.Future[None]] = []
         self._reading_paused = False
         self._chunked = False
+        self._stream_status = 0
+        self._stream_sent = 0
         self._peer_closed = False
+        self._advancing = False
+        self._started = 0.0
 
     # -- asyncio callbacks ----------------------------------------------------
 
@@ -118,27 +122,37 @@ class HTTPProtocol(asyncio.Protocol):
     # -- reading requests -----------------------------------------------------
 
     def _advance(self) -> None:
-        """Parse what is buffered and hand complete requests to the app."""
+        """Parse what is buffered and hand complete requests to the app.
+
+        Responses written synchronously come back here through
+        `_finish_response`; the flag keeps that from recursing, so a long
+        pipeline is a loop, not a deep stack.
+        """
+        if self._advancing:
+            return
+        self._advancing = True
         parser = self.parser
-        while True:
-            try:
-                event = parser.next_event()
-            except ProtocolError as exc:
-                self._reject(exc)
-                return
-            if event is None:
-                self._set_read_deadline()
-                return
-            if event.__class__ is RequestHead:
-                self._start_request(event)  # type: ignore[arg-type]
-                if self.phase is Phase.APP:
+        try:
+            while True:
+                try:
+                    event = parser.next_event()
+                except ProtocolError as exc:
+                    self._reject(exc)
                     return
-            elif event is END_OF_MESSAGE:
-                self._dispatch()
-                return
-            else:
-                self._body.append(event)  # type: ignore[arg-type]
-                self.deadline = None  # refreshed once the buffer runs dry
+                if event is None:
+                    self._set_read_deadline()
+                    return
+                if event.__class__ is RequestHead:
+                    self._start_request(event)  # type: ignore[arg-type]
+                elif event is END_OF_MESSAGE:
+                    self._dispatch()
+                else:
+                    self._body.append(event)  # type: ignore[arg-type]
+                    self.deadline = None  # refreshed once the buffer runs dry
+                if self.phase is not Phase.BODY and self.phase is not Phase.IDLE:
+                    return
+        finally:
+            self._advancing = False
 
     def _set_read_deadline(self) -> None:
         phase = self.phase
@@ -162,6 +176,8 @@ class HTTPProtocol(asyncio.Protocol):
             head.method, path, query, head.headers, b"", self.client_addr,
             self.app, head.http_version, self.scheme)
         self.phase = Phase.BODY
+        if self.server.access_log is not None:
+            self._started = self._loop.time()
         if head.expect_continue:
             if head.content_length != 0 and self.app.wants_body(request):
                 self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # type: ignore[union-attr]
@@ -178,6 +194,10 @@ class HTTPProtocol(asyncio.Protocol):
             self._body = []
         self.phase = Phase.APP
         self.deadline = None
+        probes = self.server.probe_paths
+        if probes is not None and request.path in probes:  # type: ignore[union-attr]
+            self.send_response(self.server.probe_response(request.path), request)  # type: ignore[union-attr, arg-type]
+            return
         self._task = self._loop.create_task(self._run_app(request))  # type: ignore[arg-type]
 
     async def _run_app(self, request: Request) -> None:
@@ -228,7 +248,15 @@ class HTTPProtocol(asyncio.Protocol):
             head = self._render_head(response, request, "content-length: 21\r\n").encode()
             body = b"" if request.method == "HEAD" else response.body
         self.transport.write(head + body if body else head)  # type: ignore[union-attr]
+        if self.server.access_log is not None:
+            self._log_access(request, response.status_code, len(body))
         self._finish_response()
+
+    def _log_access(self, request: Request, status: int, size: int) -> None:
+        try:
+            self.server.access_log(request, status, size, self._loop.time() - self._started)  # type: ignore[misc]
+        except Exception:
+            log.exception("Error in the access log")
 
     def start_stream(self, response: Response, request: Request) -> bool:
         """Send the head of a streamed response; False if no body may follow."""
@@ -243,6 +271,8 @@ class HTTPProtocol(asyncio.Protocol):
             self._keep_alive = False
             framing = ""
         self._chunked = bool(framing)
+        self._stream_status = status
+        self._stream_sent = 0
         self.phase = Phase.STREAM
         self.transport.write(self._render_head(response, request, framing).encode("latin-1"))  # type: ignore[union-attr]
         return not no_body
@@ -258,14 +288,17 @@ class HTTPProtocol(asyncio.Protocol):
             self.transport.write(b"%x\r\n%b\r\n" % (len(chunk), chunk))  # type: ignore[union-attr]
         else:
             self.transport.write(chunk)  # type: ignore[union-attr]
+        self._stream_sent += len(chunk)
         if self._write_paused:
             await self._drain()
 
-    def end_stream(self) -> None:
+    def end_stream(self, request: Request) -> None:
         if self.phase is Phase.CLOSED:
             return
         if self._chunked:
             self.transport.write(b"0\r\n\r\n")  # type: ignore[union-attr]
+        if self.server.access_log is not None:
+            self._log_access(request, self._stream_status, self._stream_sent)
         self._finish_response()
 
     async def send_file(self, response: FileResponse, request: Request,
@@ -281,6 +314,8 @@ class HTTPProtocol(asyncio.Protocol):
             self.phase = Phase.STREAM
             transport.write(head)  # type: ignore[union-attr]
             await self._loop.sendfile(transport, file, offset, length)  # type: ignore[arg-type]
+        if self.server.access_log is not None:
+            self._log_access(request, response.status_code, 0 if request.method == "HEAD" else length)
         self._finish_response()
 
     async def _drain(self) -> None:

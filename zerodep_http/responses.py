@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import json
 import re
-from collections.abc import AsyncIterable, Iterable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
@@ -176,22 +178,28 @@ class StreamingResponse(Response):
             self.headers.setdefault("x-accel-buffering", "no")
 
     async def send(self, connection: HTTPProtocol, request: Request) -> None:
-        connection.start_stream(self, request)
         iterator = self.iterator
         try:
-            if isinstance(iterator, AsyncIterable):
-                async for chunk in iterator:
-                    await connection.write_chunk(chunk)
-            else:
-                for chunk in iterator:
+            if connection.start_stream(self, request):
+                chunks = (iterator if isinstance(iterator, AsyncIterable)
+                          else _iterate_in_thread(iterator))
+                async for chunk in chunks:
                     await connection.write_chunk(chunk)
         finally:
             close = getattr(iterator, "aclose", None) or getattr(iterator, "close", None)
             if close is not None:
                 result = close()
-                if hasattr(result, "__await__"):
+                if inspect.isawaitable(result):
                     await result
-        connection.end_stream()
+        connection.end_stream(request)
+
+
+async def _iterate_in_thread(iterable: Iterable[Any]) -> AsyncIterator[Any]:
+    """A plain iterator advances in a thread: each step may block."""
+    iterator = iter(iterable)
+    done = object()
+    while (item := await asyncio.to_thread(next, iterator, done)) is not done:
+        yield item
 
 
 def coerce_response(value: Any) -> Response:

@@ -7,13 +7,19 @@ import socket
 import ssl
 import time
 from email.utils import formatdate
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .parser import Limits
 from .protocol import HTTPProtocol
+from .responses import Response
 
 if TYPE_CHECKING:
     from .app import App
+    from .requests import Request
+
+#: Called once per response: (request, status, body bytes sent, seconds taken).
+AccessLog = Callable[["Request", int, int, float], None]
 
 
 class Server:
@@ -25,17 +31,31 @@ class Server:
     """
 
     def __init__(self, app: App, *, limits: Limits | None = None, keep_alive: float = 5.0,
-                 read_timeout: float | None = None) -> None:
+                 read_timeout: float | None = None, health_path: str | None = None,
+                 ready_path: str | None = None, access_log: AccessLog | None = None) -> None:
         self.app = app
         self.limits = limits or Limits(body_size=app.max_body_size)
         self.keep_alive = keep_alive
         self.read_timeout = app.read_timeout if read_timeout is None else read_timeout
         self.connections: set[HTTPProtocol] = set()
         self.draining = False
+        # Readiness fails from the moment a drain is announced, which may be
+        # before the server stops accepting (a load balancer's drain delay).
+        self.ready = True
+        self.access_log = access_log
+        self.health_path = health_path
+        self.ready_path = ready_path
+        self.probe_paths = frozenset(p for p in (health_path, ready_path) if p) or None
         self.requests_served = 0
         self.date = formatdate(usegmt=True)
         self._servers: list[asyncio.Server] = []
         self._ticker: asyncio.TimerHandle | None = None
+
+    def probe_response(self, path: str) -> Response:
+        """Answer the health or readiness endpoint without the application."""
+        if path == self.ready_path and not (self.ready and not self.draining):
+            return Response("draining\n", 503)
+        return Response("ok\n")
 
     async def start(self, sockets: list[socket.socket], *, ssl_context: ssl.SSLContext | None = None,
                     backlog: int = 2048) -> None:
@@ -62,6 +82,7 @@ class Server:
         finish (answered with `Connection: close`) for up to `timeout`
         seconds, then drop whatever is left."""
         self.draining = True
+        self.ready = False
         for server in self._servers:
             server.close()
         loop = asyncio.get_running_loop()
