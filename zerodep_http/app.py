@@ -124,9 +124,31 @@ class App:
         return found is not None and found[0].endpoint_for(request.method) is not None
 
     async def handle(self, request: Request) -> Response:
-        """The response to `request`; never raises for application errors."""
+        """The response to `request`; never raises for application errors.
+
+        This is the per-request path, kept in one coroutine on purpose:
+        each extra coroutine layer costs as much as the routing.
+        """
         try:
-            response = await self._dispatch(request)
+            response = None
+            for hook in self._before_request:
+                result = await _call(hook, request)
+                if result is not None:
+                    response = coerce_response(result)
+                    break
+            if response is None:
+                found = self._match(request)
+                if isinstance(found, Response):
+                    response = found
+                else:
+                    endpoint, params = found
+                    if endpoint.is_async:
+                        result = await endpoint.function(request, **params)
+                    else:
+                        result = await _call(endpoint, request, **params)
+                    response = result if isinstance(result, Response) else coerce_response(result)
+            if response.streamed:
+                self._prepare(response, request)
         except Exception as exc:
             response = await self._error_response(request, exc)
         for hook in self._after_request:
@@ -139,11 +161,9 @@ class App:
                 response = coerce_response(result)
         return response
 
-    async def _dispatch(self, request: Request) -> Response:
-        for hook in self._before_request:
-            result = await _call(hook, request)
-            if result is not None:
-                return self._prepare(coerce_response(result), request)
+    def _match(self, request: Request) -> tuple[Endpoint, dict[str, Any]] | Response:
+        """The endpoint and its parameters, or the automatic OPTIONS answer;
+        raises the 404 or 405 for the error handlers to see."""
         method = request.method
         found = self.router.resolve(method, request.path)
         if found is None:
@@ -152,20 +172,18 @@ class App:
                 return Response(b"", 204, {"allow": allow})
             raise HTTPException(404)
         route, params = found
-        endpoint = route.endpoint_for(method)
+        endpoint = route.endpoints.get(method) or route.endpoint_for(method)
         if endpoint is None:
             if method == "OPTIONS":
                 return Response(b"", 204, {"allow": route.allow})
             raise HTTPException(405, headers={"allow": route.allow})
         request.path_params = params
-        if endpoint.is_async:
-            result = await endpoint.function(request, **params)
-        else:
-            result = await _call(endpoint, request, **params)
-        return self._prepare(coerce_response(result), request)
+        return endpoint, params
 
     @staticmethod
     def _prepare(response: Response, request: Request) -> Response:
+        """Let a file response open its file and decide its status, so that
+        a missing file is a 404 the error handlers see."""
         if response.streamed and isinstance(response, FileResponse):
             response.prepare(request)
         return response
@@ -178,10 +196,16 @@ class App:
             log.error("Error handling %s %s", request.method, request.path, exc_info=exc)
             return Response("Internal Server Error", 500)
         try:
-            return self._prepare(coerce_response(await _call(handler, request, exc)), request)
+            response = self._prepare(coerce_response(await _call(handler, request, exc)), request)
         except Exception:
             log.exception("Error in the error handler for %s %s", request.method, request.path)
             return Response("Internal Server Error", 500)
+        if isinstance(exc, HTTPException) and exc.headers:
+            # A custom error page must not lose what the status requires
+            # (Allow on a 405).
+            for name, value in exc.headers.items():
+                response.headers.setdefault(name, value)
+        return response
 
     def _find_error_handler(self, exc: Exception) -> Endpoint | None:
         handlers = self._error_handlers
@@ -232,9 +256,9 @@ class App:
             log.info("Shutting down: draining %d connection(s)", len(server.connections))
             await server.shutdown(graceful_timeout, self._force_stop)
         finally:
-            if socket is not None:
-                remove_unix(sock)
             sock.close()
+            if socket is not None:
+                remove_unix(socket)
             self._stop = None
 
     def shutdown(self) -> None:

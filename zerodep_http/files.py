@@ -175,11 +175,11 @@ def _parse_range(value: str, size: int) -> tuple[int, int] | None:
             return _UNSATISFIABLE
         return max(size - suffix, 0), size - 1
     start = int(first)
+    if start >= size:
+        return _UNSATISFIABLE
     end = int(last) if last else size - 1
     if end < start:
         return None
-    if start >= size:
-        return _UNSATISFIABLE
     return start, min(end, size - 1)
 
 

@@ -73,11 +73,8 @@ def bind_unix(path: str, *, backlog: int = 2048) -> socket.socket:
     return sock
 
 
-def remove_unix(sock: socket.socket) -> None:
+def remove_unix(path: str) -> None:
     """Remove the file of a unix listener on exit (if it is still a socket)."""
-    path = sock.getsockname()
-    if not path or not isinstance(path, str):
-        return
     with contextlib.suppress(OSError):
         if stat.S_ISSOCK(os.lstat(path).st_mode):
             os.unlink(path)

@@ -85,11 +85,13 @@ _REQUEST_LINE = re.compile(rf"({_TOKEN}) ([\x21-\x7e]+) HTTP/([0-9])\.([0-9])")
 # (obs-fold). Surrounding whitespace is not part of the value.
 _FIELD_VALUE = r"[\t\x20-\x7e\x80-\xff]*"
 _FIELD_LINE = re.compile(rf"{_TOKEN}:{_FIELD_VALUE}")
-_FIELD_LINES = re.compile(rf"{_TOKEN}:{_FIELD_VALUE}(?:\r\n{_TOKEN}:{_FIELD_VALUE})*")
+_REQUEST_HEAD = re.compile(
+    rf"({_TOKEN}) ([\x21-\x7e]+) HTTP/([0-9])\.([0-9])"
+    rf"(?:\r\n({_TOKEN}:{_FIELD_VALUE}(?:\r\n{_TOKEN}:{_FIELD_VALUE})*))?"
+)
 _ABSOLUTE_FORM = re.compile(r"[Hh][Tt][Tt][Pp][Ss]?://[^/?#]*")
 _HOST = re.compile(r"[A-Za-z0-9.\-_~!$&'()*+,;=:\[\]%]*")
 _DECIMAL = re.compile(r"[0-9]{1,18}")
-_BARE_LF = re.compile(rb"(?<!\r)\n")
 _QUOTED = rb'"(?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*"'
 _BTOKEN = _TOKEN.encode()
 _CHUNK_LINE = re.compile(
@@ -169,6 +171,7 @@ class RequestParser:
         if self._state != _DONE:
             raise RuntimeError("the current message has not ended")
         self._state = _HEAD
+        self._line_start = self._lines_seen = 0
 
     def next_event(self) -> RequestHead | bytes | _EndOfMessage | None:
         try:
@@ -192,17 +195,22 @@ class RequestParser:
 
     def _read_head(self) -> RequestHead | None:
         buffer = self._buffer
-        # RFC 9112 2.2: ignore empty lines before a request line (some
-        # clients send a CRLF after a POST body).
-        while buffer[:2] == b"\r\n" and self._line_start == 0:
-            del buffer[:2]
-        end = buffer.find(b"\r\n\r\n", max(self._line_start - 3, 0))
+        if not buffer:
+            return None
+        start = self._line_start
+        if start == 0:
+            # RFC 9112 2.2: ignore empty lines before a request line (some
+            # clients send a CRLF after a POST body).
+            while buffer.startswith(b"\r\n"):
+                del buffer[:2]
+            end = buffer.find(b"\r\n\r\n")
+        else:
+            end = buffer.find(b"\r\n\r\n", start - 3 if start > 3 else 0)
         if end == -1:
             self._check_partial_head()
             return None
         head = buffer[:end].decode("latin-1")
         del buffer[:end + 4]
-        self._line_start = self._lines_seen = 0
         request = self._parse_head(head)
         if request.content_length is None:
             self._state = _CHUNK_SIZE
@@ -213,64 +221,60 @@ class RequestParser:
         return request
 
     def _check_partial_head(self) -> None:
-        """Enforce the limits on a head that has not ended yet.
+        """Check the lines of a head that has not ended yet, as they arrive.
 
         Only the bytes that arrived since the last call are scanned, so a
-        client trickling its head in does not cost quadratic time.
+        client trickling its head in costs linear time; and the first
+        defect in byte order decides the status, as for a complete head.
         """
         buffer, limits = self._buffer, self.limits
         start = self._line_start
         while (newline := buffer.find(b"\n", start)) != -1:
             if newline == 0 or buffer[newline - 1] != 0x0D:
                 raise BadRequest("bare LF in the request head")
-            self._check_line_length(newline - 1 - start)
+            _check_head_line(self._lines_seen, buffer[start:newline - 1].decode("latin-1"), limits)
             self._lines_seen += 1
-            if self._lines_seen > limits.header_fields + 1:
-                raise HeaderFieldsTooLarge("too many header fields")
             start = newline + 1
         self._line_start = start
-        self._check_line_length(len(buffer) - start - 1)
-
-    def _check_line_length(self, length: int) -> None:
-        if self._lines_seen == 0:
-            if length > self.limits.request_line:
+        # The line still arriving; one byte of slack for its CR.
+        index, length = self._lines_seen, len(buffer) - start - 1
+        if index == 0:
+            if length > limits.request_line:
                 raise URITooLong("request line too long")
-        elif length > self.limits.header_field_size:
+        elif index > limits.header_fields and length > 0:  # not just the final CRLF
+            raise HeaderFieldsTooLarge("too many header fields")
+        elif length > limits.header_field_size:
             raise HeaderFieldsTooLarge("header field too long")
 
     def _parse_head(self, head: str) -> RequestHead:
         limits = self.limits
-        request_line, _, fields = head.partition("\r\n")
-        if len(request_line) > limits.request_line:
-            raise URITooLong("request line too long")
-        match = _REQUEST_LINE.fullmatch(request_line)
-        if match is None:
-            raise BadRequest("malformed request line")
-        method, target, major, minor = match.groups()
-        if major != "1" or minor not in "01":
-            raise VersionNotSupported(f"HTTP/{major}.{minor} is not supported")
-        version = "1.1" if minor == "1" else "1.0"
-        if fields.count("\r\n") >= limits.header_fields:
-            raise HeaderFieldsTooLarge("too many header fields")
+        # One regex validates the request line and every field line; only a
+        # head that fails it, or is long enough to break a limit, is checked
+        # line by line to find the first defect.
+        match = _REQUEST_HEAD.fullmatch(head)
+        if match is None or len(head) > limits.header_field_size or len(head) > limits.request_line:
+            for index, line in enumerate(head.split("\r\n")):
+                _check_head_line(index, line, limits)
+            if match is None:
+                raise BadRequest("malformed request head")
+        method, target, major, minor, fields = match.groups()
+        version = _check_version(major, minor)
 
         headers: dict[str, str] = {}
         if fields:
-            if len(fields) > limits.header_field_size and any(
-                    len(line) > limits.header_field_size for line in fields.split("\r\n")):
-                raise HeaderFieldsTooLarge("header field too long")
-            # One regex checks every line; then plain string splitting.
-            if _FIELD_LINES.fullmatch(fields) is None:
-                raise BadRequest("malformed header field")
+            # Each field line takes at least 4 characters with its CRLF, so
+            # only a long section can hold too many of them.
+            if len(fields) > 2 * limits.header_fields and fields.count("\r\n") >= limits.header_fields:
+                raise HeaderFieldsTooLarge("too many header fields")
             for line in fields.split("\r\n"):
                 name, _, value = line.partition(":")
                 name = name.lower()
-                value = value.strip(" \t")
                 if name in headers:
                     if name == "host":
                         raise BadRequest("more than one Host header")
-                    headers[name] += ("; " if name == "cookie" else ", ") + value
+                    headers[name] += ("; " if name == "cookie" else ", ") + value.strip(" \t")
                 else:
-                    headers[name] = value
+                    headers[name] = value.strip(" \t")
 
         if target[0] != "/":
             target = _normalize_target(method, target)
@@ -281,7 +285,10 @@ class RequestParser:
             if _HOST.fullmatch(host) is None:
                 raise BadRequest("invalid Host header")
 
-        content_length = _content_length(headers, version, limits)
+        if "content-length" in headers or "transfer-encoding" in headers:
+            content_length = _content_length(headers, version, limits)
+        else:
+            content_length = 0
         connection = headers.get("connection")
         if connection is None:
             keep_alive = version == "1.1"
@@ -333,7 +340,7 @@ class RequestParser:
             if state == _CHUNK_SIZE:
                 end = buffer.find(b"\r\n", 0, self.limits.chunk_line + 2)
                 if end == -1:
-                    if len(buffer) > self.limits.chunk_line:
+                    if len(buffer) > self.limits.chunk_line + 1:  # + its CR
                         raise BadRequest("chunk size line too long")
                     return None
                 match = _CHUNK_LINE.fullmatch(buffer, 0, end)
@@ -345,7 +352,11 @@ class RequestParser:
                 if self._body_received > self.limits.body_size:
                     raise ContentTooLarge("chunked body over the size limit")
                 self._remaining = size
-                self._state = _CHUNK_DATA if size else _TRAILERS
+                if size:
+                    self._state = _CHUNK_DATA
+                else:
+                    self._state = _TRAILERS
+                    self._lines_seen = 0
             elif state == _CHUNK_END:
                 if len(buffer) < 2:
                     if buffer[:1] not in (b"", b"\r"):
@@ -359,30 +370,53 @@ class RequestParser:
                 return self._read_trailers()
 
     def _read_trailers(self) -> _EndOfMessage | None:
-        """Validate and drop trailer fields: they never frame or route."""
+        """Validate and drop trailer fields, one line at a time (so that a
+        trickled section costs linear time): they never frame or route."""
         buffer, limits = self._buffer, self.limits
-        if buffer[:2] == b"\r\n":
-            del buffer[:2]
-            self._state = _DONE
-            return END_OF_MESSAGE
-        end = buffer.find(b"\r\n\r\n")
-        if end == -1:
-            if len(buffer) > limits.header_field_size * 4:
-                raise HeaderFieldsTooLarge("trailer section too large")
-            if _BARE_LF.search(buffer):
-                raise BadRequest("bare LF in trailers")
-            return None
-        lines = buffer[:end].decode("latin-1").split("\r\n")
-        if len(lines) > limits.header_fields:
-            raise HeaderFieldsTooLarge("too many trailer fields")
-        for line in lines:
-            if len(line) > limits.header_field_size:
+        while (end := buffer.find(b"\r\n")) != -1:
+            if end == 0:
+                del buffer[:2]
+                self._state = _DONE
+                return END_OF_MESSAGE
+            if end > limits.header_field_size:
                 raise HeaderFieldsTooLarge("trailer field too long")
-            if _FIELD_LINE.fullmatch(line) is None:
+            if _FIELD_LINE.fullmatch(buffer[:end].decode("latin-1")) is None:
                 raise BadRequest("malformed trailer field")
-        del buffer[:end + 4]
-        self._state = _DONE
-        return END_OF_MESSAGE
+            self._lines_seen += 1
+            if self._lines_seen > limits.header_fields:
+                raise HeaderFieldsTooLarge("too many trailer fields")
+            del buffer[:end + 2]
+        if b"\n" in buffer:
+            raise BadRequest("bare LF in trailers")
+        if len(buffer) > limits.header_field_size + 1:
+            raise HeaderFieldsTooLarge("trailer field too long")
+        return None
+
+
+def _check_head_line(index: int, line: str, limits: Limits) -> None:
+    """The checks of one complete head line, in the order that decides
+    which status a head with several defects gets."""
+    if "\n" in line:
+        raise BadRequest("bare LF in the request head")
+    if index == 0:
+        if len(line) > limits.request_line:
+            raise URITooLong("request line too long")
+        match = _REQUEST_LINE.fullmatch(line)
+        if match is None:
+            raise BadRequest("malformed request line")
+        _check_version(*match.group(3, 4))
+    elif index > limits.header_fields:
+        raise HeaderFieldsTooLarge("too many header fields")
+    elif len(line) > limits.header_field_size:
+        raise HeaderFieldsTooLarge("header field too long")
+    elif _FIELD_LINE.fullmatch(line) is None:
+        raise BadRequest("malformed header field")
+
+
+def _check_version(major: str, minor: str) -> str:
+    if major != "1" or minor not in "01":
+        raise VersionNotSupported(f"HTTP/{major}.{minor} is not supported")
+    return "1.1" if minor == "1" else "1.0"
 
 
 def _normalize_target(method: str, target: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import asyncio.selector_events
 import socket
 import ssl
 import time
@@ -47,9 +48,15 @@ class Server:
         self.ready_path = ready_path
         self.probe_paths = frozenset(p for p in (health_path, ready_path) if p) or None
         self.requests_served = 0
-        self.date = formatdate(usegmt=True)
+        self.date_line = self._date_line(time.time())
         self._servers: list[asyncio.Server] = []
+        self._sockets: list[socket.socket] = []
+        self._ssl_context: ssl.SSLContext | None = None
         self._ticker: asyncio.TimerHandle | None = None
+
+    @staticmethod
+    def _date_line(now: float) -> bytes:
+        return b"date: %s\r\n" % formatdate(now, usegmt=True).encode()
 
     def probe_response(self, path: str) -> Response:
         """Answer the health or readiness endpoint without the application."""
@@ -60,16 +67,54 @@ class Server:
     async def start(self, sockets: list[socket.socket], *, ssl_context: ssl.SSLContext | None = None,
                     backlog: int = 2048) -> None:
         loop = asyncio.get_running_loop()
+        self._sockets = sockets
+        self._ssl_context = ssl_context
         for sock in sockets:
             server = await loop.create_server(
-                lambda: HTTPProtocol(self), sock=sock, ssl=ssl_context, backlog=backlog)
+                self.protocol_factory, sock=sock, ssl=ssl_context, backlog=backlog)
             self._servers.append(server)
         self._tick()
+
+    def protocol_factory(self) -> HTTPProtocol:
+        return HTTPProtocol(self)
+
+    async def stop_accepting(self) -> None:
+        """Close the listeners without dropping a connection accepted at
+        that moment.
+
+        asyncio (3.11) sets an accepted connection up in a task of its own,
+        a loop iteration or two after accept(); if the listener is closed in
+        between, that task fails silently and the client gets a reset. So:
+        stop reading the listening sockets, let those tasks finish, then
+        take what is still queued (this process may be the last holder of a
+        listener, whose queue the kernel would reset) and close.
+        """
+        loop = asyncio.get_running_loop()
+        queued: list[socket.socket] = []
+        if isinstance(loop, asyncio.selector_events.BaseSelectorEventLoop):
+            for server in self._servers:
+                for sock in server.sockets:
+                    loop.remove_reader(sock.fileno())
+            await asyncio.sleep(0)
+            for _ in range(400):  # bounded: 2 s
+                if not any(_sets_up_a_connection(task) for task in asyncio.all_tasks()):
+                    break
+                await asyncio.sleep(0.005)
+            for sock in self._sockets:
+                queued += _accept_queued(sock)
+        for server in self._servers:
+            server.close()
+        for conn in queued:
+            try:
+                await loop.connect_accepted_socket(self.protocol_factory, conn,
+                                                   ssl=self._ssl_context)
+            except Exception:
+                conn.close()
 
     def _tick(self) -> None:
         loop = asyncio.get_running_loop()
         now = time.time()
-        self.date = formatdate(now, usegmt=True)
+        self.date_line = self._date_line(now)
         monotonic = loop.time()
         for connection in [c for c in self.connections
                            if c.deadline is not None and c.deadline <= monotonic]:
@@ -77,21 +122,50 @@ class Server:
         # Wake at the next wall-clock second so that `Date` is never stale.
         self._ticker = loop.call_later(1.0 - now % 1.0, self._tick)
 
-    async def shutdown(self, timeout: float, force: asyncio.Event | None = None) -> None:
-        """Stop accepting, close idle connections, let requests in flight
-        finish (answered with `Connection: close`) for up to `timeout`
-        seconds, then drop whatever is left."""
+    async def shutdown(self, timeout: float, force: asyncio.Event | None = None,
+                       idle_grace: float = 1.0) -> None:
+        """Stop accepting, let requests in flight finish (answered with
+        `Connection: close`) for up to `timeout` seconds, then drop whatever
+        is left.
+
+        A keep-alive connection between requests gets `idle_grace` seconds
+        before it is closed: a busy client sends its next request well within
+        it and gets `Connection: close` with the answer, whereas closing at
+        once would race with a request already on the wire (a reset).
+        """
         self.draining = True
         self.ready = False
-        for server in self._servers:
-            server.close()
+        forced = force is not None and force.is_set()
+        if forced:
+            for server in self._servers:
+                server.close()
+        else:
+            await self.stop_accepting()
         loop = asyncio.get_running_loop()
-        give_up = loop.time() + timeout
+        now = loop.time()
+        give_up, close_idle = now + timeout, now + min(idle_grace, timeout)
         while self.connections and loop.time() < give_up and not (force and force.is_set()):
-            for connection in list(self.connections):
-                connection.close_if_idle()
-            await asyncio.sleep(0.05)
+            if loop.time() >= close_idle:
+                for connection in list(self.connections):
+                    connection.close_if_idle()
+            await asyncio.sleep(0.02)
         for connection in list(self.connections):
             connection.abort()
         if self._ticker is not None:
             self._ticker.cancel()
+
+
+def _accept_queued(listener: socket.socket, limit: int = 1024) -> list[socket.socket]:
+    accepted = []
+    for _ in range(limit):
+        try:
+            conn, _ = listener.accept()
+        except OSError:  # BlockingIOError once the queue is empty
+            break
+        conn.setblocking(False)
+        accepted.append(conn)
+    return accepted
+
+
+def _sets_up_a_connection(task: asyncio.Task[object]) -> bool:
+    return getattr(task.get_coro(), "__qualname__", "").endswith("._accept_connection2")
