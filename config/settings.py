@@ -223,8 +223,11 @@ SETTINGS: tuple[Setting, ...] = (
         "Event loop: `auto` uses uvloop when it is installed, else asyncio.",
         flags=("--loop",)),
     Setting(
-        "reuse_port", c.Flag(), False,
-        "Set SO_REUSEPORT on listening sockets.",
+        "reuse_port", c.Flag(), True,
+        "Give each worker its own SO_REUSEPORT listening socket for every TCP "
+        "bind, bound and kept by the master, so that the kernel spreads "
+        "connections evenly (one shared socket lets one worker take nearly "
+        "all of them). Off: one socket shared by all workers.",
         flags=("--reuse-port",)),
 )
 

@@ -1,0 +1,279 @@
+"""A worker process: serve the inherited listeners with a fresh event loop.
+
+`run_worker` is called in the child right after `os.fork()` and never
+returns. The worker talks to the master only through its pipe (see
+`protocol`) and its exit status, and hears from it only through signals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import faulthandler
+import inspect
+import logging
+import os
+import random
+import signal
+import socket
+import ssl
+import sys
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, NoReturn
+
+from zerodep_http.parser import Limits
+from zerodep_http.server import Server
+
+from . import protocol
+from .appload import AppLoadError, load_app
+from .logs import LOGS, AccessLog
+from .protocol import Exit
+
+if TYPE_CHECKING:
+    from zerodep_http.app import App
+    from zerodep_http.config import Config
+
+log = logging.getLogger("zerodep_http.error")
+
+#: After the listeners close, how long a keep-alive connection may stay
+#: between requests before it is closed. A busy connection gets its next
+#: response with `Connection: close` well within this; closing it at once
+#: would race with a request already on the wire (the client sees a reset).
+IDLE_GRACE = 1.0
+
+
+@dataclass
+class WorkerSpec:
+    """What the master hands a new worker."""
+
+    config: Config
+    sockets: list[socket.socket]
+    pipe: int                      # write end of the worker's pipe to the master
+    generation: int
+    master_pid: int
+    app: App | None = None         # already imported (--preload)
+    master_only: list[object] = field(default_factory=list)  # sockets and fds to close
+
+
+def run_worker(spec: WorkerSpec) -> NoReturn:
+    """The body of a forked worker: exits with an `Exit` status, never returns."""
+    code: int = Exit.FAILURE
+    try:
+        code = Worker(spec).run()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else Exit.FAILURE
+    except BaseException:
+        log.exception("Worker %d crashed", os.getpid())
+    finally:
+        try:
+            for stream in (sys.stdout, sys.stderr):
+                stream.flush()
+            logging.shutdown()
+        finally:
+            os._exit(code)
+
+
+def _reset_signals() -> None:
+    """Forget the master's handlers: a signal now either has its default
+    effect (TERM, QUIT, USR2 end a worker that is still booting) or is
+    ignored until the event loop takes it over."""
+    signal.set_wakeup_fd(-1)
+    for signum in (signal.SIGTERM, signal.SIGQUIT, signal.SIGUSR2, signal.SIGCHLD):
+        signal.signal(signum, signal.SIG_DFL)
+    # INT: Ctrl-C reaches the whole process group; the master decides what
+    # it means. HUP, TTIN, TTOU, WINCH are the master's business too.
+    for signum in (signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGTTIN,
+                   signal.SIGTTOU, signal.SIGWINCH):
+        signal.signal(signum, signal.SIG_IGN)
+
+
+def _close_master_only(objects: list[object]) -> None:
+    for obj in objects:
+        try:
+            if isinstance(obj, int):
+                os.close(obj)
+            else:
+                obj.close()  # type: ignore[attr-defined]
+        except OSError:
+            pass
+
+
+def new_event_loop(kind: str) -> asyncio.AbstractEventLoop:
+    """The loop --loop asks for: uvloop only when it is installed."""
+    if kind in ("auto", "uvloop"):
+        try:
+            import uvloop  # type: ignore[import-not-found]
+        except ImportError:
+            if kind == "uvloop":
+                raise
+        else:
+            return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
+
+
+def build_server(app: App, config: Config) -> Server:
+    limits = Limits(request_line=config.limit_request_line,
+                    header_fields=config.limit_request_fields,
+                    header_field_size=config.limit_request_field_size,
+                    body_size=config.max_body_size)
+    options = {
+        "limits": limits,
+        "keep_alive": config.keep_alive,
+        "health_path": config.health_path,
+        "ready_path": config.ready_path,
+        "access_log": AccessLog(config.access_log_format) if config.access_logfile else None,
+    }
+    # Settings the engine may not take yet are passed once it does.
+    accepted = inspect.signature(Server).parameters
+    for name in ("forwarded_allow_ips", "proxy_protocol"):
+        if name in accepted:
+            options[name] = getattr(config, name)
+    return Server(app, **options)
+
+
+def build_ssl_context(config: Config) -> ssl.SSLContext | None:
+    if not config.certfile:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(config.certfile, config.keyfile)
+    return context
+
+
+class Worker:
+    def __init__(self, spec: WorkerSpec) -> None:
+        self.spec = spec
+        self.config = spec.config
+        self.pid = os.getpid()
+        self.server: Server | None = None
+        self.ssl_context: ssl.SSLContext | None = None
+        self.stop: asyncio.Event | None = None
+        self.force: asyncio.Event | None = None
+        self.drain_first = False       # SIGTERM: readiness fails for --drain-delay first
+        self.master_gone = False
+        config = self.config
+        # Heartbeats often enough that a healthy worker is never mistaken for a hung one.
+        self.heartbeat_interval = min(1.0, config.timeout / 4)
+        self.max_requests = 0
+        if config.max_requests:
+            self.max_requests = config.max_requests + random.randint(0, config.max_requests_jitter)
+
+    def run(self) -> int:
+        spec = self.spec
+        _reset_signals()
+        _close_master_only(spec.master_only)
+        os.set_blocking(spec.pipe, False)
+        faulthandler.enable(file=LOGS.error_stream(), all_threads=True)
+        app = spec.app
+        if app is None:
+            try:
+                app = load_app(self.config.app)
+            except AppLoadError as exc:
+                log.error("Cannot load the application: %s", exc)
+                return Exit.APP_IMPORT_FAILED
+            except BaseException:
+                log.exception("Cannot import the application %s", self.config.app or "(demo)")
+                return Exit.APP_IMPORT_FAILED
+        try:
+            self.server = build_server(app, self.config)
+            ssl_context = build_ssl_context(self.config)
+            loop = new_event_loop(self.config.loop)
+        except Exception:
+            log.exception("Worker %d failed to boot", self.pid)
+            return Exit.BOOT_FAILED
+        asyncio.set_event_loop(loop)
+        try:
+            return loop.run_until_complete(self.serve(ssl_context))
+        finally:
+            loop.close()
+
+    async def serve(self, ssl_context: ssl.SSLContext | None) -> int:
+        loop = asyncio.get_running_loop()
+        self.ssl_context = ssl_context
+        server = self.server
+        self.stop, self.force = asyncio.Event(), asyncio.Event()
+        loop.add_signal_handler(protocol.STOP, self._on_stop)
+        loop.add_signal_handler(protocol.RETIRE, self._on_retire)
+        loop.add_signal_handler(protocol.STOP_NOW, self._on_stop_now)
+        loop.add_signal_handler(protocol.REOPEN_LOGS, self._on_reopen_logs)
+        try:
+            await server.start(self.spec.sockets, ssl_context=ssl_context,
+                               backlog=self.config.backlog)
+        except Exception:
+            log.exception("Worker %d failed to start serving", self.pid)
+            return Exit.BOOT_FAILED
+        self._send(protocol.SERVING)
+        log.debug("Worker %d serving (generation %d)", self.pid, self.spec.generation)
+        self._heartbeat()
+        await self.stop.wait()
+        await self.drain()
+        log.debug("Worker %d exiting: served %d requests", self.pid, server.requests_served)
+        return Exit.OK
+
+    # -- talking to the master ------------------------------------------------
+
+    def _heartbeat(self) -> None:
+        """Runs on the event loop's own timer: if the loop is stuck, it is silent."""
+        if os.getppid() != self.spec.master_pid:
+            self._master_died()
+        elif self.max_requests and self.server.requests_served >= self.max_requests:
+            # Repeated on every beat: harmless, and robust against a master
+            # that was busy with a reload when the first one came.
+            if not self.stop.is_set():
+                self._send(protocol.RECYCLE)
+        else:
+            self._send(protocol.HEARTBEAT)
+        asyncio.get_running_loop().call_later(self.heartbeat_interval, self._heartbeat)
+
+    def _send(self, message: bytes) -> None:
+        try:
+            os.write(self.spec.pipe, message)
+        except BlockingIOError:
+            pass  # the master is busy; the next beat will do
+        except BrokenPipeError:
+            self._master_died()
+
+    def _master_died(self) -> None:
+        if not self.master_gone:
+            self.master_gone = True
+            log.warning("Worker %d: the master is gone; stopping", self.pid)
+            self.stop.set()
+
+    # -- signals ----------------------------------------------------------------
+
+    def _on_stop(self) -> None:
+        if not self.stop.is_set():
+            self.drain_first = True
+        self.stop.set()
+
+    def _on_retire(self) -> None:
+        self.stop.set()
+
+    def _on_stop_now(self) -> None:
+        self.force.set()
+        self.stop.set()
+
+    def _on_reopen_logs(self) -> None:
+        LOGS.reopen()
+        faulthandler.enable(file=LOGS.error_stream(), all_threads=True)
+
+    # -- graceful drain -----------------------------------------------------------
+
+    async def drain(self) -> None:
+        """Readiness fails (and stays failed for --drain-delay when stopping),
+        the listeners close, every busy connection ends with its next
+        response (`Connection: close`), idle ones are closed, and whatever is
+        still running after --graceful-timeout is dropped."""
+        server, config, force = self.server, self.config, self.force
+        if self.drain_first and config.drain_delay > 0 and not force.is_set():
+            server.ready = False
+            log.info("Worker %d draining: readiness fails for %.1f s before the listeners close",
+                     self.pid, config.drain_delay)
+            await _wait(force, config.drain_delay)
+        server.ready = False
+        await server.shutdown(config.graceful_timeout, force, idle_grace=IDLE_GRACE)
+
+
+async def _wait(event: asyncio.Event, timeout: float) -> None:
+    try:
+        await asyncio.wait_for(event.wait(), timeout)
+    except TimeoutError:
+        pass
