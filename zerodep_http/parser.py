@@ -139,7 +139,7 @@ class RequestParser:
 
     __slots__ = (
         "limits", "_buffer", "_state", "_remaining", "_body_received",
-        "_line_start", "_lines_seen", "_error",
+        "_line_start", "_lines_seen", "_error", "_short_head",
     )
 
     def __init__(self, limits: Limits = Limits()) -> None:
@@ -151,6 +151,8 @@ class RequestParser:
         self._line_start = 0
         self._lines_seen = 0
         self._error: ProtocolError | None = None
+        # A head this short cannot break a length limit.
+        self._short_head = min(limits.request_line, limits.header_field_size)
 
     @property
     def buffered(self) -> int:
@@ -252,13 +254,13 @@ class RequestParser:
         # head that fails it, or is long enough to break a limit, is checked
         # line by line to find the first defect.
         match = _REQUEST_HEAD.fullmatch(head)
-        if match is None or len(head) > limits.header_field_size or len(head) > limits.request_line:
+        if match is None or len(head) > self._short_head:
             for index, line in enumerate(head.split("\r\n")):
                 _check_head_line(index, line, limits)
             if match is None:
                 raise BadRequest("malformed request head")
         method, target, major, minor, fields = match.groups()
-        version = _check_version(major, minor)
+        version = "1.1" if major == "1" and minor == "1" else _check_version(major, minor)
 
         headers: dict[str, str] = {}
         if fields:
