@@ -139,7 +139,7 @@ class RequestParser:
 
     __slots__ = (
         "limits", "_buffer", "_state", "_remaining", "_body_received",
-        "_line_start", "_lines_seen", "_error", "_short_head",
+        "_line_start", "_lines_seen", "_scanned", "_error", "_short_head",
     )
 
     def __init__(self, limits: Limits = Limits()) -> None:
@@ -150,6 +150,9 @@ class RequestParser:
         self._body_received = 0
         self._line_start = 0
         self._lines_seen = 0
+        # How much of the buffer a search for the end of a line or of the
+        # head already covered: bytes that trickle in are searched once.
+        self._scanned = 0
         self._error: ProtocolError | None = None
         # A head this short cannot break a length limit.
         self._short_head = min(limits.request_line, limits.header_field_size)
@@ -173,7 +176,7 @@ class RequestParser:
         if self._state != _DONE:
             raise RuntimeError("the current message has not ended")
         self._state = _HEAD
-        self._line_start = self._lines_seen = 0
+        self._line_start = self._lines_seen = self._scanned = 0
 
     def next_event(self) -> RequestHead | bytes | _EndOfMessage | None:
         try:
@@ -199,20 +202,21 @@ class RequestParser:
         buffer = self._buffer
         if not buffer:
             return None
-        start = self._line_start
-        if start == 0:
+        if self._line_start == 0:
             # RFC 9112 2.2: ignore empty lines before a request line (some
             # clients send a CRLF after a POST body).
             while buffer.startswith(b"\r\n"):
                 del buffer[:2]
-            end = buffer.find(b"\r\n\r\n")
-        else:
-            end = buffer.find(b"\r\n\r\n", start - 3 if start > 3 else 0)
+                self._scanned = max(self._scanned - 2, 0)
+        scanned = self._scanned
+        end = buffer.find(b"\r\n\r\n", scanned - 3 if scanned > 3 else 0)
         if end == -1:
             self._check_partial_head()
+            self._scanned = len(buffer)
             return None
         head = buffer[:end].decode("latin-1")
         del buffer[:end + 4]
+        self._scanned = 0
         request = self._parse_head(head)
         if request.content_length is None:
             self._state = _CHUNK_SIZE
@@ -231,7 +235,7 @@ class RequestParser:
         """
         buffer, limits = self._buffer, self.limits
         start = self._line_start
-        while (newline := buffer.find(b"\n", start)) != -1:
+        while (newline := buffer.find(b"\n", max(start, self._scanned))) != -1:
             if newline == 0 or buffer[newline - 1] != 0x0D:
                 raise BadRequest("bare LF in the request head")
             _check_head_line(self._lines_seen, buffer[start:newline - 1].decode("latin-1"), limits)
@@ -340,11 +344,14 @@ class RequestParser:
                     self._state = _CHUNK_END
                 return data
             if state == _CHUNK_SIZE:
-                end = buffer.find(b"\r\n", 0, self.limits.chunk_line + 2)
+                scanned = self._scanned
+                end = buffer.find(b"\r\n", scanned - 1 if scanned else 0, self.limits.chunk_line + 2)
                 if end == -1:
                     if len(buffer) > self.limits.chunk_line + 1:  # + its CR
                         raise BadRequest("chunk size line too long")
+                    self._scanned = len(buffer)
                     return None
+                self._scanned = 0
                 match = _CHUNK_LINE.fullmatch(buffer, 0, end)
                 if match is None:
                     raise BadRequest("malformed chunk size line")
@@ -358,7 +365,7 @@ class RequestParser:
                     self._state = _CHUNK_DATA
                 else:
                     self._state = _TRAILERS
-                    self._lines_seen = 0
+                    self._lines_seen = self._scanned = 0
             elif state == _CHUNK_END:
                 if len(buffer) < 2:
                     if buffer[:1] not in (b"", b"\r"):
@@ -368,6 +375,7 @@ class RequestParser:
                     raise BadRequest("chunk data not followed by CRLF")
                 del buffer[:2]
                 self._state = _CHUNK_SIZE
+                self._scanned = 0
             else:  # _TRAILERS
                 return self._read_trailers()
 
@@ -375,7 +383,7 @@ class RequestParser:
         """Validate and drop trailer fields, one line at a time (so that a
         trickled section costs linear time): they never frame or route."""
         buffer, limits = self._buffer, self.limits
-        while (end := buffer.find(b"\r\n")) != -1:
+        while (end := buffer.find(b"\r\n", self._scanned - 1 if self._scanned else 0)) != -1:
             if end == 0:
                 del buffer[:2]
                 self._state = _DONE
@@ -388,29 +396,34 @@ class RequestParser:
             if self._lines_seen > limits.header_fields:
                 raise HeaderFieldsTooLarge("too many trailer fields")
             del buffer[:end + 2]
-        if b"\n" in buffer:
+            self._scanned = 0
+        if buffer.find(b"\n", self._scanned) != -1:
             raise BadRequest("bare LF in trailers")
+        self._scanned = len(buffer)
         if len(buffer) > limits.header_field_size + 1:
             raise HeaderFieldsTooLarge("trailer field too long")
         return None
 
 
 def _check_head_line(index: int, line: str, limits: Limits) -> None:
-    """The checks of one complete head line, in the order that decides
-    which status a head with several defects gets."""
-    if "\n" in line:
+    """The checks of one complete head line, in the byte order in which a
+    head arriving piece by piece meets them, so that a head with several
+    defects gets the same status however it is split."""
+    if index > limits.header_fields:
+        raise HeaderFieldsTooLarge("too many header fields")
+    limit = limits.request_line if index == 0 else limits.header_field_size
+    bare_lf = line.find("\n")
+    if bare_lf != -1 and bare_lf <= limit + 1:
         raise BadRequest("bare LF in the request head")
-    if index == 0:
-        if len(line) > limits.request_line:
+    if len(line) > limit:
+        if index == 0:
             raise URITooLong("request line too long")
+        raise HeaderFieldsTooLarge("header field too long")
+    if index == 0:
         match = _REQUEST_LINE.fullmatch(line)
         if match is None:
             raise BadRequest("malformed request line")
         _check_version(*match.group(3, 4))
-    elif index > limits.header_fields:
-        raise HeaderFieldsTooLarge("too many header fields")
-    elif len(line) > limits.header_field_size:
-        raise HeaderFieldsTooLarge("header field too long")
     elif _FIELD_LINE.fullmatch(line) is None:
         raise BadRequest("malformed header field")
 
