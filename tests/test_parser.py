@@ -618,7 +618,7 @@ class CountingBuffer(bytearray):
 
 def bytes_scanned_while_trickling(prefix: bytes, data: bytes) -> int:
     parser = RequestParser()
-    parser._buffer = buffer = CountingBuffer()
+    parser.buffer = buffer = CountingBuffer()
     parser.feed(prefix)
     while parser.next_event() is not None:
         pass

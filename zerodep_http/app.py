@@ -142,10 +142,12 @@ class App:
                     response = found
                 else:
                     endpoint, params = found
-                    if endpoint.is_async:
+                    if not endpoint.is_async:
+                        result = await _call(endpoint, request, **params)
+                    elif params:
                         result = await endpoint.function(request, **params)
                     else:
-                        result = await _call(endpoint, request, **params)
+                        result = await endpoint.function(request)
                     response = result if isinstance(result, Response) else coerce_response(result)
             if response.streamed:
                 self._prepare(response, request)
@@ -177,7 +179,8 @@ class App:
             if method == "OPTIONS":
                 return Response(b"", 204, {"allow": route.allow})
             raise HTTPException(405, headers={"allow": route.allow})
-        request.path_params = params
+        if params:
+            request.path_params = params
         return endpoint, params
 
     @staticmethod

@@ -138,13 +138,14 @@ class RequestParser:
     """
 
     __slots__ = (
-        "limits", "_buffer", "_state", "_remaining", "_body_received",
+        "limits", "buffer", "_state", "_remaining", "_body_received",
         "_line_start", "_lines_seen", "_scanned", "_error", "_short_head",
     )
 
     def __init__(self, limits: Limits = Limits()) -> None:
         self.limits = limits
-        self._buffer = bytearray()
+        # Bytes received and not yet handed out as events; callers only read it.
+        self.buffer = bytearray()
         self._state = _HEAD
         self._remaining = 0
         self._body_received = 0
@@ -157,20 +158,16 @@ class RequestParser:
         # A head this short cannot break a length limit.
         self._short_head = min(limits.request_line, limits.header_field_size)
 
-    @property
-    def buffered(self) -> int:
-        """Bytes received and not yet handed out as events."""
-        return len(self._buffer)
 
     @property
     def in_message(self) -> bool:
         """True once any byte of a request arrived and until its end."""
         if self._state == _HEAD:
-            return bool(self._buffer)
+            return bool(self.buffer)
         return self._state not in (_DONE, _ERROR)
 
     def feed(self, data: bytes) -> None:
-        self._buffer += data
+        self.buffer += data
 
     def start_next_message(self) -> None:
         if self._state != _DONE:
@@ -193,13 +190,13 @@ class RequestParser:
         except ProtocolError as exc:
             self._state = _ERROR
             self._error = exc
-            self._buffer.clear()
+            self.buffer.clear()
             raise
 
     # -- head ---------------------------------------------------------------
 
     def _read_head(self) -> RequestHead | None:
-        buffer = self._buffer
+        buffer = self.buffer
         if not buffer:
             return None
         if self._line_start == 0:
@@ -233,7 +230,7 @@ class RequestParser:
         client trickling its head in costs linear time; and the first
         defect in byte order decides the status, as for a complete head.
         """
-        buffer, limits = self._buffer, self.limits
+        buffer, limits = self.buffer, self.limits
         start = self._line_start
         while (newline := buffer.find(b"\n", max(start, self._scanned))) != -1:
             if newline == 0 or buffer[newline - 1] != 0x0D:
@@ -317,7 +314,7 @@ class RequestParser:
         if remaining == 0:
             self._state = _DONE
             return END_OF_MESSAGE
-        buffer = self._buffer
+        buffer = self.buffer
         if not buffer:
             return None
         if len(buffer) <= remaining:
@@ -330,7 +327,7 @@ class RequestParser:
         return data
 
     def _read_chunked_body(self) -> bytes | _EndOfMessage | None:
-        buffer = self._buffer
+        buffer = self.buffer
         while True:
             state = self._state
             if state == _CHUNK_DATA:
@@ -382,7 +379,7 @@ class RequestParser:
     def _read_trailers(self) -> _EndOfMessage | None:
         """Validate and drop trailer fields, one line at a time (so that a
         trickled section costs linear time): they never frame or route."""
-        buffer, limits = self._buffer, self.limits
+        buffer, limits = self.buffer, self.limits
         while (end := buffer.find(b"\r\n", self._scanned - 1 if self._scanned else 0)) != -1:
             if end == 0:
                 del buffer[:2]

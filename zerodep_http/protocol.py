@@ -12,6 +12,7 @@ import asyncio
 import logging
 import os
 import socket
+from time import monotonic
 from typing import TYPE_CHECKING, BinaryIO
 from urllib.parse import unquote
 
@@ -92,14 +93,14 @@ class HTTPProtocol(asyncio.Protocol):
             self.scheme = "https"
         self.server.connections.add(self)
         # The first request's head must arrive within the read timeout.
-        self.deadline = self._loop.time() + self.server.read_timeout
+        self.deadline = monotonic() + self.server.read_timeout
 
     def data_received(self, data: bytes) -> None:
         self.parser.feed(data)
         phase = self.phase
         if phase is Phase.IDLE or phase is Phase.HEAD or phase is Phase.BODY:
             self._advance()
-        elif self.parser.buffered > _MAX_PIPELINE_BUFFER and not self._reading_paused:
+        elif len(self.parser.buffer) > _MAX_PIPELINE_BUFFER and not self._reading_paused:
             self._reading_paused = True
             self.transport.pause_reading()  # type: ignore[union-attr]
 
@@ -159,7 +160,7 @@ class HTTPProtocol(asyncio.Protocol):
                     self.deadline = None  # refreshed once the buffer runs dry
                 phase = self.phase
                 if phase is Phase.IDLE:
-                    if not parser.buffered:  # answered at once, nothing pipelined
+                    if not parser.buffer:  # answered at once, nothing pipelined
                         return
                 elif phase is not Phase.BODY:
                     return
@@ -169,12 +170,12 @@ class HTTPProtocol(asyncio.Protocol):
     def _set_read_deadline(self) -> None:
         phase = self.phase
         if phase is Phase.BODY:
-            self.deadline = self._loop.time() + self.server.read_timeout
+            self.deadline = monotonic() + self.server.read_timeout
         elif self.parser.in_message:
             if phase is Phase.IDLE:
                 # The whole head gets one deadline, however it trickles in.
                 self.phase = Phase.HEAD
-                self.deadline = self._loop.time() + self.server.read_timeout
+                self.deadline = monotonic() + self.server.read_timeout
 
     def _start_request(self, head: RequestHead) -> None:
         self._body = []
@@ -188,7 +189,7 @@ class HTTPProtocol(asyncio.Protocol):
             self.app, head.http_version, self.scheme)
         self.phase = Phase.BODY
         if self.server.access_log is not None:
-            self._started = self._loop.time()
+            self._started = monotonic()
         if head.expect_continue:
             if head.content_length != 0 and self.app.wants_body(request):
                 self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # type: ignore[union-attr]
@@ -263,14 +264,14 @@ class HTTPProtocol(asyncio.Protocol):
         head = self._encode_head(response, request, framing)
         if head is None:
             return
-        self.transport.write(head + body)  # type: ignore[union-attr]
+        self.transport.write(head + body if body else head)  # type: ignore[union-attr]
         if self.server.access_log is not None:
             self._log_access(request, status, len(body))
         self._finish_response()
 
     def _log_access(self, request: Request, status: int, size: int) -> None:
         try:
-            self.server.access_log(request, status, size, self._loop.time() - self._started)  # type: ignore[misc]
+            self.server.access_log(request, status, size, monotonic() - self._started)  # type: ignore[misc]
         except Exception:
             log.exception("Error in the access log")
 
@@ -357,7 +358,7 @@ class HTTPProtocol(asyncio.Protocol):
         self._request = None
         self.server.requests_served += 1
         if not self._keep_alive or self.phase is Phase.CLOSED or (
-                self._peer_closed and not self.parser.buffered):
+                self._peer_closed and not self.parser.buffer):
             self._close()
             return
         self.phase = Phase.IDLE
@@ -365,8 +366,8 @@ class HTTPProtocol(asyncio.Protocol):
         if self._reading_paused:
             self._reading_paused = False
             self.transport.resume_reading()  # type: ignore[union-attr]
-        self.deadline = self._loop.time() + self.server.keep_alive
-        if self.parser.buffered:
+        self.deadline = monotonic() + self.server.keep_alive
+        if self.parser.buffer:
             self._advance()
 
     # -- errors, timeouts, closing ----------------------------------------------

@@ -87,6 +87,9 @@ def compile_pattern(pattern: str) -> tuple[re.Pattern[str] | None, dict[str, Cal
     return re.compile("".join(parts)), conversions
 
 
+_NO_PARAMS: dict[str, Any] = {}  # read only: literal routes have no parameters
+
+
 class Router:
     """Finds the route for a path.
 
@@ -115,7 +118,7 @@ class Router:
         `path` at all (the caller answers 405), else None (404)."""
         route = self.literal.get(path)
         if route is not None:
-            return route, {}
+            return route, _NO_PARAMS
         fallback = None
         for route in self.patterns:
             match = route.regex.fullmatch(path)  # type: ignore[union-attr]

@@ -7,6 +7,7 @@ import asyncio.selector_events
 import socket
 import ssl
 import time
+from time import monotonic
 from email.utils import formatdate
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -115,9 +116,11 @@ class Server:
         loop = asyncio.get_running_loop()
         now = time.time()
         self.date_line = self._date_line(now)
-        monotonic = loop.time()
+        # Connections keep their deadlines on time.monotonic(), which is
+        # cheaper to read per request than loop.time().
+        clock = monotonic()
         for connection in [c for c in self.connections
-                           if c.deadline is not None and c.deadline <= monotonic]:
+                           if c.deadline is not None and c.deadline <= clock]:
             connection.on_deadline()
         # Wake at the next wall-clock second so that `Date` is never stale.
         self._ticker = loop.call_later(1.0 - now % 1.0, self._tick)
