@@ -86,6 +86,24 @@ def _reset_signals() -> None:
         signal.signal(signum, signal.SIG_IGN)
 
 
+_LOOP_SIGNALS = (protocol.STOP, protocol.RETIRE, protocol.STOP_NOW, protocol.REOPEN_LOGS)
+
+
+def _close_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """Close the loop with its signals ignored: the loop closes its wakeup
+    pipe before it uninstalls its handlers, and a signal in between (the
+    master's TERM on top of one sent to the whole process group) would
+    print a traceback about a bad file descriptor."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, _LOOP_SIGNALS)
+    try:
+        for signum in _LOOP_SIGNALS:
+            loop.remove_signal_handler(signum)
+            signal.signal(signum, signal.SIG_IGN)
+        loop.close()
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _LOOP_SIGNALS)
+
+
 def _close_master_only(objects: list[object]) -> None:
     for obj in objects:
         try:
@@ -183,7 +201,7 @@ class Worker:
         try:
             return loop.run_until_complete(self.serve(ssl_context))
         finally:
-            loop.close()
+            _close_loop(loop)
 
     async def serve(self, ssl_context: ssl.SSLContext | None) -> int:
         loop = asyncio.get_running_loop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
@@ -18,6 +19,18 @@ def test_worker_count_and_clean_stop(serve, tmp_path):
     assert (status, body) == (200, "v1")
     assert server.stop() == 0
     assert "Shutdown complete (exit status 0)" in server.stderr
+
+
+def test_term_to_the_whole_process_group_stops_cleanly(serve, tmp_path):
+    """`timeout`, a shell's job control and `docker stop` of a group signal
+    every process: the workers get TERM from there and from the master, and
+    the second one must not find a half-closed event loop (a traceback
+    about the wakeup file descriptor)."""
+    server = serve(write_app(tmp_path), "-w", "2", *FAST).ready()
+    os.killpg(server.pid, signal.SIGTERM)
+    assert server.wait() == 0
+    assert "Traceback" not in server.stderr
+    assert "Exception ignored" not in server.stderr
 
 
 def test_term_lets_a_slow_request_finish(serve, tmp_path):
