@@ -285,9 +285,16 @@ class App:
 
         async def main() -> None:
             loop = asyncio.get_running_loop()
-            for signum in (signal.SIGINT, signal.SIGTERM):
+            signals = (signal.SIGINT, signal.SIGTERM)
+            for signum in signals:
                 loop.add_signal_handler(signum, self._on_stop_signal)
-            await self.serve(host, port, **listen_options)
+            try:
+                await self.serve(host, port, **listen_options)
+            finally:
+                # While the loop still runs: closing it shuts its wakeup
+                # pipe before it uninstalls these.
+                for signum in signals:
+                    loop.remove_signal_handler(signum)
 
         try:
             asyncio.run(main())
