@@ -137,18 +137,24 @@ class App:
                     response = coerce_response(result)
                     break
             if response is None:
-                found = self._match(request)
-                if isinstance(found, Response):
-                    response = found
+                # Fast path: an async handler on a literal route.
+                route = self.router.literal.get(request.path)
+                endpoint = route.endpoints.get(request.method) if route is not None else None
+                if endpoint is not None and endpoint.is_async:
+                    result = await endpoint.function(request)
                 else:
-                    endpoint, params = found
-                    if not endpoint.is_async:
-                        result = await _call(endpoint, request, **params)
-                    elif params:
-                        result = await endpoint.function(request, **params)
+                    found = self._match(request)
+                    if isinstance(found, Response):
+                        result = found
                     else:
-                        result = await endpoint.function(request)
-                    response = result if isinstance(result, Response) else coerce_response(result)
+                        endpoint, params = found
+                        if not endpoint.is_async:
+                            result = await _call(endpoint, request, **params)
+                        elif params:
+                            result = await endpoint.function(request, **params)
+                        else:
+                            result = await endpoint.function(request)
+                response = result if isinstance(result, Response) else coerce_response(result)
             if response.streamed:
                 self._prepare(response, request)
         except Exception as exc:

@@ -181,6 +181,9 @@ class RequestParser:
             if state == _HEAD:
                 return self._read_head()
             if state == _BODY:
+                if self._remaining == 0:  # also a request without a body
+                    self._state = _DONE
+                    return END_OF_MESSAGE
                 return self._read_fixed_body()
             if state in (_CHUNK_SIZE, _CHUNK_DATA, _CHUNK_END, _TRAILERS):
                 return self._read_chunked_body()
@@ -309,11 +312,8 @@ class RequestParser:
 
     # -- body ---------------------------------------------------------------
 
-    def _read_fixed_body(self) -> bytes | _EndOfMessage | None:
+    def _read_fixed_body(self) -> bytes | None:
         remaining = self._remaining
-        if remaining == 0:
-            self._state = _DONE
-            return END_OF_MESSAGE
         buffer = self.buffer
         if not buffer:
             return None
