@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import faulthandler
-import inspect
 import logging
 import os
 import random
@@ -139,12 +138,9 @@ def build_server(app: App, config: Config) -> Server:
         "health_path": config.health_path,
         "ready_path": config.ready_path,
         "access_log": AccessLog(config.access_log_format) if config.access_logfile else None,
+        "forwarded_allow_ips": config.forwarded_allow_ips,
+        "proxy_protocol": config.proxy_protocol,
     }
-    # Settings the engine may not take yet are passed once it does.
-    accepted = inspect.signature(Server).parameters
-    for name in ("forwarded_allow_ips", "proxy_protocol"):
-        if name in accepted:
-            options[name] = getattr(config, name)
     return Server(app, **options)
 
 

@@ -9,9 +9,10 @@ import os
 import signal
 import ssl
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
+from .config.values import IPAllowList
 from .exceptions import HTTPException
 from .files import FileResponse, resolve_static
 from .listeners import BindError, bind_tcp, bind_unix, format_address, remove_unix
@@ -238,11 +239,19 @@ class App:
                     ssl_context: ssl.SSLContext | None = None, socket: str | None = None,
                     backlog: int = 2048, reuse_address: bool = True, reuse_port: bool = False,
                     keep_alive: float = 5.0, graceful_timeout: float = 30.0,
-                    limits: Limits | None = None) -> None:
+                    limits: Limits | None = None,
+                    forwarded_allow_ips: str | Iterable[str] = "127.0.0.1,::1",
+                    proxy_protocol: bool = False) -> None:
         """Serve until `shutdown()`, then drain gracefully.
 
         `socket` is a unix socket path served instead of host and port.
+        `forwarded_allow_ips` (addresses, networks, `*`) are the peers whose
+        `Forwarded` / `X-Forwarded-*` headers (and PROXY protocol header,
+        with `proxy_protocol`) set `request.client_addr` and `request.scheme`.
         """
+        if isinstance(forwarded_allow_ips, str):
+            forwarded_allow_ips = forwarded_allow_ips.split(",")
+        trusted = IPAllowList.parse(forwarded_allow_ips)
         if socket is not None:
             sock = bind_unix(socket, backlog=backlog)
         else:
@@ -251,7 +260,8 @@ class App:
         self._loop = asyncio.get_running_loop()
         self._stop = stop = asyncio.Event()
         self._force_stop = asyncio.Event()
-        server = Server(self, limits=limits, keep_alive=keep_alive)
+        server = Server(self, limits=limits, keep_alive=keep_alive,
+                        forwarded_allow_ips=trusted, proxy_protocol=proxy_protocol)
         try:
             await server.start([sock], ssl_context=ssl_context, backlog=backlog)
             address = sock.getsockname()

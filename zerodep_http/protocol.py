@@ -18,6 +18,7 @@ from urllib.parse import unquote
 
 from .eager import EagerRunner
 from .parser import END_OF_MESSAGE, ProtocolError, RequestHead, RequestParser, RequestTimeout
+from .proxy import forwarded_client, parse_proxy_header
 from .requests import Request
 from .responses import TEXT, Response
 
@@ -77,6 +78,9 @@ class HTTPProtocol(asyncio.Protocol):
         self._peer_closed = False
         self._advancing = False
         self._started = 0.0
+        # Whether the peer is a proxy trusted to say who the client is.
+        self._trusted_proxy = False
+        self._proxy_header: bytearray | None = None  # until PROXY header read
 
     # -- asyncio callbacks ----------------------------------------------------
 
@@ -91,11 +95,20 @@ class HTTPProtocol(asyncio.Protocol):
         self.client_addr = tuple(peer[:2]) if isinstance(peer, tuple) else None  # type: ignore[assignment]
         if transport.get_extra_info("sslcontext") is not None:
             self.scheme = "https"
+        trusted = self.server.forwarded_allow_ips
+        if trusted is not None and self.client_addr is not None:
+            self._trusted_proxy = self.client_addr[0] in trusted
+        if self.server.proxy_protocol and self._trusted_proxy:
+            self._proxy_header = bytearray()
         self.server.connections.add(self)
         # The first request's head must arrive within the read timeout.
         self.deadline = monotonic() + self.server.read_timeout
 
     def data_received(self, data: bytes) -> None:
+        if self._proxy_header is not None:
+            data = self._read_proxy_header(data)
+            if not data:
+                return
         self.parser.feed(data)
         phase = self.phase
         if phase is Phase.IDLE or phase is Phase.HEAD or phase is Phase.BODY:
@@ -103,6 +116,25 @@ class HTTPProtocol(asyncio.Protocol):
         elif len(self.parser.buffer) > _MAX_PIPELINE_BUFFER and not self._reading_paused:
             self._reading_paused = True
             self.transport.pause_reading()  # type: ignore[union-attr]
+
+    def _read_proxy_header(self, data: bytes) -> bytes:
+        """Take the PROXY protocol header off the front of the connection;
+        what follows it is HTTP."""
+        header = self._proxy_header
+        header += data  # type: ignore[operator]
+        try:
+            parsed = parse_proxy_header(header)  # type: ignore[arg-type]
+        except ProtocolError as exc:
+            self._proxy_header = None
+            self._reject(exc)
+            return b""
+        if parsed is None:
+            return b""
+        consumed, client = parsed
+        if client is not None:
+            self.client_addr = client
+        self._proxy_header = None
+        return bytes(header[consumed:])  # type: ignore[index]
 
     def eof_received(self) -> bool | None:
         # A client that half-closes still gets the response it is waiting
@@ -184,9 +216,17 @@ class HTTPProtocol(asyncio.Protocol):
         path, _, query = target.partition("?")
         if "%" in path:
             path = unquote(path)
+        headers = head.headers
+        client_addr, scheme = self.client_addr, self.scheme
+        if self._trusted_proxy and (
+                "forwarded" in headers or "x-forwarded-for" in headers
+                or "x-forwarded-proto" in headers):
+            client, proto = forwarded_client(headers, self.server.forwarded_allow_ips)  # type: ignore[arg-type]
+            client_addr = client or client_addr
+            scheme = proto or scheme
         self._request = request = Request(
-            head.method, path, query, head.headers, b"", self.client_addr,
-            self.app, head.http_version, self.scheme)
+            head.method, path, query, headers, b"", client_addr,
+            self.app, head.http_version, scheme)
         self.phase = Phase.BODY
         if self.server.access_log is not None:
             self._started = monotonic()

@@ -9,7 +9,7 @@ import ssl
 import time
 from time import monotonic
 from email.utils import formatdate
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from typing import TYPE_CHECKING
 
 from .parser import Limits
@@ -34,7 +34,9 @@ class Server:
 
     def __init__(self, app: App, *, limits: Limits | None = None, keep_alive: float = 5.0,
                  read_timeout: float | None = None, health_path: str | None = None,
-                 ready_path: str | None = None, access_log: AccessLog | None = None) -> None:
+                 ready_path: str | None = None, access_log: AccessLog | None = None,
+                 forwarded_allow_ips: Container[str] | None = None,
+                 proxy_protocol: bool = False) -> None:
         self.app = app
         self.limits = limits or Limits(body_size=app.max_body_size)
         self.keep_alive = keep_alive
@@ -45,6 +47,10 @@ class Server:
         # before the server stops accepting (a load balancer's drain delay).
         self.ready = True
         self.access_log = access_log
+        # Peers (IP text) whose Forwarded / X-Forwarded-* headers, and PROXY
+        # protocol header when `proxy_protocol` is on, are believed.
+        self.forwarded_allow_ips = forwarded_allow_ips
+        self.proxy_protocol = proxy_protocol
         self.health_path = health_path
         self.ready_path = ready_path
         self.probe_paths = frozenset(p for p in (health_path, ready_path) if p) or None
