@@ -12,8 +12,9 @@ import importlib.util
 import math
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 from .errors import Invalid
 from .values import Bind, IPAllowList

@@ -12,7 +12,8 @@ import difflib
 import os
 import sys
 import tomllib
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from .errors import NO_VALUE, ConfigError, Invalid
 from .settings import BY_NAME, SETTINGS, Setting

@@ -7,8 +7,9 @@ adding one `Setting` here and regenerating the docs.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from . import converters as c
 from .cpus import cpu_count

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from zerodep_http.config import ConfigError, load_config
+
 from zerodep_http.listeners import BindError
 
 from . import protocol
@@ -41,8 +42,9 @@ from .systemd import Notifier, listen_fds
 from .worker import IDLE_GRACE, WorkerSpec, run_worker
 
 if TYPE_CHECKING:
-    from zerodep_http.app import App
     from zerodep_http.config import Config
+
+    from zerodep_http.app import App
 
 log = logging.getLogger("zerodep_http.error")
 

@@ -86,7 +86,7 @@ class Listeners:
         opened: list[Listener] = []
         activated_keys = {f"fd://{fd}" for fd, _ in activated}
         try:
-            for fd, name in activated:
+            for fd, _ in activated:
                 key = f"fd://{fd}"
                 wanted.append(reuse.get(key) or cls._adopt(key, fd, opened))
             # With socket activation, only explicitly asked binds are added.

@@ -28,8 +28,9 @@ from .logs import LOGS, AccessLog
 from .protocol import Exit
 
 if TYPE_CHECKING:
-    from zerodep_http.app import App
     from zerodep_http.config import Config
+
+    from zerodep_http.app import App
 
 log = logging.getLogger("zerodep_http.error")
 

@@ -6,7 +6,6 @@ import http.client
 import os
 import socket
 import stat
-import sys
 import textwrap
 
 import pytest

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 
 from test_supervisor_support import (  # noqa: F401
     RequestLoop, serve, wait_until, write_app)

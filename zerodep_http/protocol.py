@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING, BinaryIO
 from urllib.parse import unquote
 
 from .eager import EagerRunner
-from .parser import END_OF_MESSAGE, ProtocolError, RequestHead, RequestParser, RequestTimeout
+from .parser import (
+    END_OF_MESSAGE,
+    ProtocolError,
+    RequestHead,
+    RequestParser,
+    RequestTimeout,
+)
 from .proxy import forwarded_client, parse_proxy_header
 from .requests import Request
 from .responses import TEXT, Response

@@ -7,9 +7,9 @@ import asyncio.selector_events
 import socket
 import ssl
 import time
-from time import monotonic
-from email.utils import formatdate
 from collections.abc import Callable, Container
+from email.utils import formatdate
+from time import monotonic
 from typing import TYPE_CHECKING
 
 from .parser import Limits
