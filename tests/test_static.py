@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email.utils
 import hashlib
+import socket
 import os
 
 import httpx
@@ -210,6 +211,22 @@ def test_large_file_arrives_intact(serve, app, site):
                     digest.update(data)
             assert digest.hexdigest() == expected
         assert http.get("/static/hello.txt").content == CONTENT
+
+
+def test_large_file_reaches_a_half_closed_client(serve, app, site):
+    """A client may shut down its sending side once the request is out
+    (`nc -N`): unlike a stream, a file still has an end to send it."""
+    expected = (site / "root" / "big.bin").read_bytes()
+    server = serve(app)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(b"GET /static/big.bin HTTP/1.1\r\nHost: a\r\n\r\n")
+        sock.shutdown(socket.SHUT_WR)
+        received = bytearray()
+        while chunk := sock.recv(1 << 16):
+            received += chunk
+    head, _, body = bytes(received).partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 ")
+    assert body == expected
 
 
 def test_large_file_range(client, site):

@@ -379,7 +379,8 @@ class HTTPProtocol(asyncio.Protocol):
         elif length <= _SMALL_FILE:
             transport.write(head + os.pread(file.fileno(), length, offset))  # type: ignore[union-attr]
         else:
-            self.phase = Phase.STREAM
+            # Still Phase.APP: a client that half-closed after its request
+            # gets the whole file, unlike a stream, which has no end to wait for.
             transport.write(head)  # type: ignore[union-attr]
             await self._loop.sendfile(transport, file, offset, length)  # type: ignore[arg-type]
         if self.server.access_log is not None:
