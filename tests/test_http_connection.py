@@ -175,6 +175,14 @@ def test_keep_alive_idle_timeout_closes(serve, raw_client):
     assert time.monotonic() - started < 4
 
 
+def test_keep_alive_zero_closes_after_each_response(serve, raw_client):
+    client = raw_client(serve(make_app(), keep_alive=0))
+    response = client.request("GET", "/")
+    assert response.status == 200
+    assert response.closes
+    client.assert_closed(timeout=5)
+
+
 def test_idle_connection_without_any_request_is_closed(serve, raw_client):
     client = raw_client(serve(make_app(read_timeout=0.5)))
     extra = client.read_until_closed(timeout=5)

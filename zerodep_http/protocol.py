@@ -217,7 +217,8 @@ class HTTPProtocol(asyncio.Protocol):
 
     def _start_request(self, head: RequestHead) -> None:
         self._body = []
-        self._keep_alive = head.keep_alive
+        # A keep-alive timeout of 0 turns persistent connections off.
+        self._keep_alive = head.keep_alive and self.server.keep_alive > 0
         target = head.target
         path, _, query = target.partition("?")
         if "%" in path:
