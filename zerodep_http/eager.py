@@ -17,9 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from asyncio.tasks import _enter_task, _leave_task  # type: ignore[attr-defined]
 from collections.abc import Coroutine, Generator
 from typing import Any
+
+try:  # what eager tasks use to make a task current; private, in 3.11-3.13
+    from asyncio.tasks import _enter_task, _leave_task  # type: ignore[attr-defined]
+except ImportError:
+    _enter_task = _leave_task = None
 
 try:  # the dict behind asyncio.current_task(), read without a Python call
     from asyncio.tasks import _current_tasks  # type: ignore[attr-defined]
@@ -45,6 +49,10 @@ class EagerRunner:
 
     def run(self, coro: Coroutine[Any, Any, None]) -> None:
         loop, host = self._loop, self._host
+        if _enter_task is None:
+            # A Python without these hooks has eager tasks of its own (3.12+).
+            self._host = asyncio.Task(coro, loop=loop, eager_start=True)  # type: ignore[call-arg]
+            return
         if host is None or host.done():
             host = self._host = loop.create_task(self._serve())
         current = _current_task(loop)

@@ -1,0 +1,73 @@
+"""Handlers run eagerly, yet as inside a task: current_task(), timeouts,
+task groups, context variables and cancellation behave as usual."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+
+import httpx
+
+from zerodep_http import App
+
+request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="unset")
+
+
+def task_app() -> App:
+    app = App()
+
+    @app.get("/task")
+    async def task(request):
+        # Before any suspension, as libraries that look for the current task do.
+        return {"has_task": asyncio.current_task() is not None}
+
+    @app.get("/timeout")
+    async def timeout(request):
+        try:
+            async with asyncio.timeout(0.05):
+                await asyncio.sleep(5)
+        except TimeoutError:
+            return "timed out"
+        return "slept"
+
+    @app.get("/group")
+    async def group(request):
+        async with asyncio.TaskGroup() as tasks:
+            first = tasks.create_task(asyncio.sleep(0.01, "a"))
+            second = tasks.create_task(asyncio.sleep(0.02, "b"))
+        return first.result() + second.result()
+
+    @app.get("/context/<value>")
+    async def context(request, value):
+        seen = request_id.get()
+        request_id.set(value)
+        await asyncio.sleep(0)  # the rest runs in the connection's task
+        return {"seen": seen, "after": request_id.get()}
+
+    @app.get("/cancelled-wait")
+    async def cancelled_wait(request):
+        # A wait_for timeout cancels an inner task, not the handler.
+        try:
+            await asyncio.wait_for(asyncio.sleep(5), 0.05)
+        except TimeoutError:
+            return "inner cancelled"
+        return "slept"
+
+    return app
+
+
+def test_handlers_see_a_current_task_and_can_time_out(serve):
+    server = serve(task_app())
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        for _ in range(2):  # also on a kept-alive connection
+            assert client.get("/task").json() == {"has_task": True}
+            assert client.get("/timeout").text == "timed out"
+            assert client.get("/group").text == "ab"
+            assert client.get("/cancelled-wait").text == "inner cancelled"
+
+
+def test_context_variables_do_not_leak_between_requests(serve):
+    server = serve(task_app())
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        assert client.get("/context/one").json() == {"seen": "unset", "after": "one"}
+        assert client.get("/context/two").json() == {"seen": "unset", "after": "two"}
