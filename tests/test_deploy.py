@@ -19,13 +19,12 @@ import socket
 import subprocess
 import textwrap
 import time
-import uuid
 from pathlib import Path
 
 import pytest
 
 from test_supervisor_support import (  # noqa: F401
-    PYTHON, children, clean_env, serve, wait_until, write_app)
+    PYTHON, NotifyListener, children, clean_env, serve, wait_until, write_app)
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 SYSTEMD = DEPLOY / "systemd"
@@ -83,34 +82,6 @@ def assert_env_settings_apply(env: dict[str, str]) -> None:
     for name in env:
         if name.startswith("ZERODEP_"):
             assert f"(env {name})" in shown, f"{name} is not a setting:\n{shown}"
-
-
-class NotifyListener:
-    """systemd's end of NOTIFY_SOCKET: an abstract datagram socket."""
-
-    def __init__(self) -> None:
-        self.name = f"@zerodep-deploy-{uuid.uuid4().hex}"
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind("\0" + self.name[1:])
-        self.sock.settimeout(0.2)
-        self.messages: list[dict[str, str]] = []
-
-    def wait_for(self, key: str, value: str | None = None, timeout: float = 15.0) -> dict:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for message in self.messages:
-                if key in message and (value is None or message[key] == value):
-                    self.messages = self.messages[self.messages.index(message) + 1:]
-                    return message
-            try:
-                data = self.sock.recv(4096)
-            except TimeoutError:
-                continue
-            self.messages.append(dict(line.split("=", 1) for line in data.decode().splitlines()))
-        raise AssertionError(f"no {key}={value} notification; got {self.messages}")
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 def get(port: int, path: str) -> tuple[int, str]:

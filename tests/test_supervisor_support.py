@@ -11,6 +11,8 @@ from __future__ import annotations
 import http.client
 import os
 import re
+import uuid
+import socket
 import signal
 import subprocess
 import sys
@@ -273,3 +275,31 @@ class RequestLoop(threading.Thread):
     def stop(self) -> None:
         self.running = False
         self.join(15)
+
+
+class NotifyListener:
+    """A stand-in for systemd's notification socket (abstract namespace)."""
+
+    def __init__(self) -> None:
+        self.name = f"@zerodep-test-{uuid.uuid4().hex}"
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind("\0" + self.name[1:])
+        self.sock.settimeout(0.2)
+        self.messages: list[dict[str, str]] = []
+
+    def wait_for(self, key: str, value: str | None = None, timeout: float = 15.0) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for message in self.messages:
+                if key in message and (value is None or message[key] == value):
+                    self.messages = self.messages[self.messages.index(message) + 1:]
+                    return message
+            try:
+                data = self.sock.recv(4096)
+            except TimeoutError:
+                continue
+            self.messages.append(dict(line.split("=", 1) for line in data.decode().splitlines()))
+        raise AssertionError(f"no {key}={value} notification; got {self.messages}")
+
+    def close(self) -> None:
+        self.sock.close()

@@ -5,45 +5,15 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
-import uuid
 
 import pytest
 
 from test_supervisor_support import (  # noqa: F401
-    PYTHON, children, clean_env, serve, wait_until, write_app, zombies)
+    PYTHON, NotifyListener, children, clean_env, serve, wait_until, write_app, zombies)
 
 FAST = ["--graceful-timeout", "2", "--timeout", "2", "-b", "127.0.0.1:0"]
-
-
-class NotifyListener:
-    """A stand-in for systemd's notification socket (abstract namespace)."""
-
-    def __init__(self) -> None:
-        self.name = f"@zerodep-test-{uuid.uuid4().hex}"
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind("\0" + self.name[1:])
-        self.sock.settimeout(0.2)
-        self.messages: list[dict[str, str]] = []
-
-    def wait_for(self, key: str, value: str | None = None, timeout: float = 10.0) -> dict:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for message in self.messages:
-                if key in message and (value is None or message[key] == value):
-                    self.messages = self.messages[self.messages.index(message) + 1:]
-                    return message
-            try:
-                data = self.sock.recv(4096)
-            except TimeoutError:
-                continue
-            self.messages.append(dict(line.split("=", 1) for line in data.decode().splitlines()))
-        raise AssertionError(f"no {key}={value} notification; got {self.messages}")
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 def test_notify_socket_messages(serve, tmp_path):
