@@ -194,16 +194,19 @@ class App:
     def _prepare(response: Response, request: Request) -> Response:
         """Let a file response open its file and decide its status, so that
         a missing file is a 404 the error handlers see."""
-        if response.streamed and isinstance(response, FileResponse):
+        if isinstance(response, FileResponse):
             response.prepare(request)
         return response
 
     async def _error_response(self, request: Request, exc: Exception) -> Response:
         handler = self._find_error_handler(exc)
+        if not isinstance(exc, HTTPException) and (
+                handler is None or handler is self._error_handlers.get(500)):
+            # Unexpected: the traceback goes to the log, never to the client.
+            log.error("Error handling %s %s", request.method, request.path, exc_info=exc)
         if handler is None:
             if isinstance(exc, HTTPException):
                 return Response(exc.message, exc.status_code, exc.headers)
-            log.error("Error handling %s %s", request.method, request.path, exc_info=exc)
             return Response("Internal Server Error", 500)
         try:
             response = self._prepare(coerce_response(await _call(handler, request, exc)), request)
@@ -227,10 +230,7 @@ class App:
             if cls in handlers:
                 return handlers[cls]
         if not isinstance(exc, HTTPException):
-            handler = handlers.get(500)
-            if handler is not None:
-                log.error("Error handling request", exc_info=exc)
-            return handler
+            return handlers.get(500)
         return None
 
     # -- serving --------------------------------------------------------------
