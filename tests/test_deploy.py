@@ -22,9 +22,16 @@ import time
 from pathlib import Path
 
 import pytest
-
 from test_supervisor_support import (  # noqa: F401
-    PYTHON, NotifyListener, children, clean_env, serve, wait_until, write_app)
+    PYTHON,
+    NotifyListener,
+    children,
+    clean_env,
+    serve,
+    unshare_works,
+    wait_until,
+    write_app,
+)
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 SYSTEMD = DEPLOY / "systemd"
@@ -343,22 +350,12 @@ def test_dockerignore():
                                "README.md", "**", "*"}
 
 
-def _unshare_works() -> bool:
-    if shutil.which("unshare") is None:
-        return False
-    try:
-        return subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", "true"],
-                              capture_output=True, timeout=10).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-
-
 def _healthcheck_argv() -> list[str]:
     [args] = [a for ins, a in dockerfile_instructions() if ins == "HEALTHCHECK"]
     return json.loads(args[args.index("CMD") + 3:].strip())
 
 
-@pytest.mark.skipif(not _unshare_works(), reason="unshare --pid is not permitted here")
+@pytest.mark.skipif(not unshare_works(), reason="unshare --pid is not permitted here")
 def test_container_entrypoint_as_pid_1(serve):
     """ENTRYPOINT + CMD with the image's ENV, as PID 1 of a new PID namespace:
     serves, passes the HEALTHCHECK command, stops on SIGTERM within

@@ -11,14 +11,15 @@ from __future__ import annotations
 import http.client
 import os
 import re
-import uuid
-import socket
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -303,3 +304,14 @@ class NotifyListener:
 
     def close(self) -> None:
         self.sock.close()
+
+
+def unshare_works() -> bool:
+    """Whether this process may start a new PID namespace."""
+    if shutil.which("unshare") is None:
+        return False
+    try:
+        return subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", "true"],
+                              capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False

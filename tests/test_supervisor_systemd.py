@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import subprocess
 import time
 
 import pytest
-
 from test_supervisor_support import (  # noqa: F401
-    PYTHON, NotifyListener, children, clean_env, serve, wait_until, write_app, zombies)
+    PYTHON,
+    NotifyListener,
+    children,
+    clean_env,
+    serve,
+    unshare_works,
+    wait_until,
+    write_app,
+    zombies,
+)
 
 FAST = ["--graceful-timeout", "2", "--timeout", "2", "-b", "127.0.0.1:0"]
 
@@ -53,17 +59,7 @@ def test_watchdog_pings(serve, tmp_path):
         listener.close()
 
 
-def _unshare_works() -> bool:
-    if shutil.which("unshare") is None:
-        return False
-    try:
-        return subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", "true"],
-                              capture_output=True, timeout=10).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-
-
-@pytest.mark.skipif(not _unshare_works(), reason="unshare --pid is not permitted here")
+@pytest.mark.skipif(not unshare_works(), reason="unshare --pid is not permitted here")
 def test_as_pid_1_it_reaps_orphans_and_stops_on_term(serve, tmp_path):
     server = serve(write_app(tmp_path), "-w", "2", *FAST,
                    command=["unshare", "--pid", "--fork", "--mount-proc", PYTHON, "-m",
