@@ -1,0 +1,198 @@
+"""A rolling restart behind a real HAProxy loses no request.
+
+HAProxy (from Debian's package, installed by .ci/run) runs on loopback in
+front of two `zerodep-http` instances: `a` receives the PROXY protocol v2,
+`b` receives X-Forwarded-For. Clients connect from 127.0.0.2, so the address
+the app reports proves that it sees the real client and not HAProxy. While
+clients keep sending requests, each instance in turn is drained (TERM with a
+drain delay, exactly as a deploy does), started again on its port, and then
+both are reloaded with HUP.
+"""
+
+from __future__ import annotations
+
+import http.client
+import signal
+import socket
+import subprocess
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from test_supervisor_support import clean_env, serve, wait_until  # noqa: F401
+
+pytestmark = pytest.mark.skipif(
+    subprocess.run(["sh", "-c", "command -v haproxy"], capture_output=True).returncode != 0,
+    reason="haproxy not installed (.ci/run installs it)")
+
+CLIENT_ADDR = "127.0.0.2"
+CHECK_INTERVAL_MS = 200
+DRAIN_DELAY = 1.5  # several health-check intervals: HAProxy has marked us down by then
+
+APP = '''
+import os
+from zerodep_http import App
+
+app = App()
+
+@app.get("/who")
+async def who(request):
+    return f"{os.environ['INSTANCE']} {os.getpid()} {request.client_addr[0]} {request.scheme}"
+'''
+
+HAPROXY_CFG = '''
+global
+    maxconn 512
+
+defaults
+    mode http
+    option http-keep-alive
+    timeout connect 2s
+    timeout client 20s
+    timeout server 20s
+    timeout http-keep-alive 4s
+    retries 3
+    option redispatch
+    retry-on conn-failure empty-response response-timeout
+
+frontend web
+    bind 127.0.0.1:{front}
+    default_backend zerodep
+
+backend zerodep
+    balance roundrobin
+    option httpchk
+    http-check send meth GET uri /readyz
+    http-check expect status 200
+    default-server inter {inter}ms fall 1 rise 1
+    option forwardfor
+    http-request set-header X-Forwarded-Proto http
+    server a 127.0.0.1:{a} send-proxy-v2 check check-send-proxy
+    server b 127.0.0.1:{b} check
+'''
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Clients(threading.Thread):
+    """Keep-alive GETs of /who through HAProxy from CLIENT_ADDR, recording every answer."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(daemon=True)
+        self.port = port
+        self.answers: list[str] = []
+        self.failures: list[str] = []
+        self.running = True
+
+    def connect(self) -> http.client.HTTPConnection:
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=10,
+                                          source_address=(CLIENT_ADDR, 0))
+
+    def run(self) -> None:
+        conn = self.connect()
+        while self.running:
+            try:
+                conn.request("GET", "/who")
+                response = conn.getresponse()
+                body = response.read().decode()
+                if response.status == 200:
+                    self.answers.append(body)
+                else:
+                    self.failures.append(f"status {response.status}: {body!r}")
+            except (OSError, http.client.HTTPException) as exc:
+                self.failures.append(repr(exc))
+                conn.close()
+                conn = self.connect()
+        conn.close()
+
+    def instances_seen(self, since: int = 0) -> set[tuple[str, str]]:
+        return {tuple(answer.split()[:2]) for answer in self.answers[since:]}
+
+    def stop(self) -> None:
+        self.running = False
+        self.join(15)
+
+
+def start_instance(serve, tmp_path: Path, name: str, port: int, *extra: str):
+    server = serve("webapp:app", "-w", "2", "-b", f"127.0.0.1:{port}",
+                   "--ready-path", "/readyz", "--drain-delay", str(DRAIN_DELAY),
+                   "--forwarded-allow-ips", "127.0.0.1", *extra,
+                   env=clean_env(INSTANCE=name))
+    return server.ready()
+
+
+def test_rolling_restart_and_reloads_behind_haproxy(serve, tmp_path):
+    (tmp_path / "webapp.py").write_text(textwrap.dedent(APP))
+    front, port_a, port_b = free_port(), free_port(), free_port()
+    (tmp_path / "haproxy.cfg").write_text(HAPROXY_CFG.format(
+        front=front, a=port_a, b=port_b, inter=CHECK_INTERVAL_MS))
+
+    instances = {
+        "a": start_instance(serve, tmp_path, "a", port_a, "--proxy-protocol"),
+        "b": start_instance(serve, tmp_path, "b", port_b),
+    }
+    log = (tmp_path / "haproxy.log").open("wb")
+    haproxy = subprocess.Popen(["haproxy", "-db", "-f", str(tmp_path / "haproxy.cfg")],
+                               cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+    clients = [Clients(front) for _ in range(4)]
+    try:
+        wait_until(lambda: _answers(front), timeout=15, what="HAProxy to answer")
+        for client in clients:
+            client.start()
+        seen = lambda: set().union(*(c.instances_seen() for c in clients))  # noqa: E731
+        wait_until(lambda: {name for name, _ in seen()} == {"a", "b"},
+                   timeout=15, what="answers from both instances")
+
+        started = time.monotonic()
+        for name, extra in (("a", ("--proxy-protocol",)), ("b", ())):
+            old = instances[name]
+            old_pids = {pid for n, pid in seen() if n == name}
+            old.signal(signal.SIGTERM)
+            assert old.wait(30) == 0, old.stderr
+            port = port_a if name == "a" else port_b
+            instances[name] = start_instance(serve, tmp_path, name, port, *extra)
+            wait_until(lambda: {pid for n, pid in seen() if n == name} - old_pids,
+                       timeout=15, what=f"the restarted {name} to serve through HAProxy")
+
+        for server in instances.values():
+            server.signal(signal.SIGHUP)
+        for server in instances.values():
+            server.wait_for(r"Reload complete", timeout=30)
+        marks = [len(c.answers) for c in clients]
+        wait_until(lambda: sum(len(c.answers) for c in clients) > sum(marks) + 100,
+                   timeout=15, what="requests after the reloads")
+        elapsed = time.monotonic() - started
+    finally:
+        for client in clients:
+            if client.is_alive():
+                client.stop()
+        haproxy.terminate()
+        haproxy.wait(10)
+
+    answers = [answer for client in clients for answer in client.answers]
+    failures = [failure for client in clients for failure in client.failures]
+    print(f"rolling restart: {len(answers)} requests in {elapsed:.1f} s, "
+          f"{len(failures)} failed")
+    assert failures == []
+    # The PROXY header (a) and X-Forwarded-For (b) both carry the real client.
+    assert {tuple(answer.split()[2:]) for answer in answers} == {(CLIENT_ADDR, "http")}
+    assert {answer.split()[0] for answer in answers} == {"a", "b"}
+    for server in instances.values():
+        assert server.stop() == 0, server.stderr
+
+
+def _answers(port: int) -> bool:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+    try:
+        conn.request("GET", "/who")
+        return conn.getresponse().status == 200
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        conn.close()
