@@ -1,0 +1,1 @@
+"""Applications served by the load tests (see loadapp.py)."""
