@@ -27,7 +27,15 @@ import json
 import os
 from collections.abc import AsyncIterator
 
-from zerodep_http import App, HTTPException, JSONResponse, Request, Response, StreamingResponse, abort
+from zerodep_http import (
+    App,
+    HTTPException,
+    JSONResponse,
+    Request,
+    Response,
+    StreamingResponse,
+    abort,
+)
 
 from . import content
 

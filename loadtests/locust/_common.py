@@ -39,7 +39,7 @@ def _load_content():
 
 content = _load_content()
 
-__all__ = ["CheckedUser", "content", "think", "TIMEOUT", "term_sent"]
+__all__ = ["TIMEOUT", "CheckedUser", "content", "term_sent", "think"]
 
 #: (connect, read) timeouts of every request: no user ever waits unbounded.
 TIMEOUT = (5.0, 30.0)

@@ -39,7 +39,7 @@ def read_events(resp: Response) -> tuple[list[dict[str, str]], int]:
                 fields = {}
             continue
         name, _, value = line.decode().partition(":")
-        fields[name] = value[1:] if value.startswith(" ") else value
+        fields[name] = value.removeprefix(" ")
     if fields:
         events.append(fields)
     return events, size
