@@ -169,16 +169,19 @@ def test_failures_away_from_kills_are_counted():
     assert runner.unexplained_failures({990: 2, 1000: 3}, kills) == 2
 
 
-def test_held_connections_are_counted_per_process():
-    with socket.create_server(("127.0.0.1", 0)) as listener:
+def test_held_connections_are_the_tcp_sockets_besides_the_listeners():
+    pair = socket.socketpair()
+    with socket.create_server(("127.0.0.1", 0)) as listener, pair[0], pair[1]:
         port = listener.getsockname()[1]
         with socket.create_connection(("127.0.0.1", port)) as client:
             accepted, _ = listener.accept()
             with accepted:
-                # The accepted end has the listening port; the listener and
-                # the client's end do not count.
-                assert runner.held_connections(os.getpid(), port) == 1
-                assert client.fileno() >= 0
+                listeners = {os.fstat(listener.fileno()).st_ino}
+                # Both ends live in this process; the listener and the unix
+                # socket pair do not count.
+                assert runner.held_connections(os.getpid(), listeners) == 2
+                assert {os.fstat(s.fileno()).st_ino for s in (client, accepted)} <= \
+                    runner.socket_inodes(os.getpid(), (b"TCP",))
 
 
 def test_children_are_found_from_proc():
