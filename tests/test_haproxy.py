@@ -29,7 +29,10 @@ pytestmark = pytest.mark.skipif(
 
 CLIENT_ADDR = "127.0.0.2"
 CHECK_INTERVAL_MS = 200
-DRAIN_DELAY = 1.5  # several health-check intervals: HAProxy has marked us down by then
+# Three failed checks take an instance out: one slow answer on a loaded
+# machine must not. The drain delay covers those three intervals twice over.
+CHECK_FALL = 3
+DRAIN_DELAY = 2 * CHECK_FALL * CHECK_INTERVAL_MS / 1000
 
 APP = '''
 import os
@@ -53,6 +56,7 @@ defaults
     timeout client 20s
     timeout server 20s
     timeout http-keep-alive 4s
+    timeout check 1s
     retries 3
     option redispatch
     retry-on conn-failure empty-response response-timeout
@@ -66,7 +70,7 @@ backend zerodep
     option httpchk
     http-check send meth GET uri /readyz
     http-check expect status 200
-    default-server inter {inter}ms fall 1 rise 1
+    default-server inter {inter}ms fall {fall} rise 1
     option forwardfor
     http-request set-header X-Forwarded-Proto http
     server a 127.0.0.1:{a} send-proxy-v2 check check-send-proxy
@@ -131,7 +135,7 @@ def test_rolling_restart_and_reloads_behind_haproxy(serve, tmp_path):
     (tmp_path / "webapp.py").write_text(textwrap.dedent(APP))
     front, port_a, port_b = free_port(), free_port(), free_port()
     (tmp_path / "haproxy.cfg").write_text(HAPROXY_CFG.format(
-        front=front, a=port_a, b=port_b, inter=CHECK_INTERVAL_MS))
+        front=front, a=port_a, b=port_b, inter=CHECK_INTERVAL_MS, fall=CHECK_FALL))
 
     instances = {
         "a": start_instance(serve, tmp_path, "a", port_a, "--proxy-protocol"),
