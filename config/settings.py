@@ -226,9 +226,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "reuse_port", c.Flag(), True,
         "Give each worker its own SO_REUSEPORT listening socket for every TCP "
-        "bind, bound and kept by the master, so that the kernel spreads "
-        "connections evenly (one shared socket lets one worker take nearly "
-        "all of them). Off: one socket shared by all workers.",
+        "bind, bound and kept by the master; the kernel hashes each new "
+        "connection to one of them. Off: all workers accept from one shared "
+        "socket (as they always do from unix and inherited sockets) and take "
+        "turns, so that their connection counts stay within one of each other.",
         flags=("--reuse-port",)),
 )
 

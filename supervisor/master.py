@@ -34,6 +34,7 @@ from zerodep_http.listeners import BindError
 
 from . import protocol
 from .appload import AppLoadError, load_app
+from .balance import ConnectionTable, SlotBalance
 from .logs import LOGS
 from .pidfile import PidFile, PidFileError
 from .protocol import Exit
@@ -84,6 +85,7 @@ class WorkerRecord:
     last_seen: float = 0.0
     recycle: bool = False        # asked to be replaced (max-requests)
     kill_at: float | None = None
+    balance: SlotBalance | None = None  # its entry in the shared connection counts
 
     @property
     def alive_and_wanted(self) -> bool:
@@ -150,6 +152,8 @@ class Master:
         self.pid = os.getpid()
         self.target = config.workers
         self.reuse_port = config.reuse_port  # fixed for the life of the master
+        # Workers sharing a listening socket even out their connection counts.
+        self.connection_table = ConnectionTable()
         self.generation = 1
         self.newest_generation = 1      # numbers are never reused, failed reloads included
         self.workers: dict[int, WorkerRecord] = {}
@@ -345,16 +349,19 @@ class Master:
             log.error("Cannot start a worker: %s", exc)
             self.next_spawn_at = time.monotonic() + BACKOFF_MAX
             return
+        balance = self.connection_table.claim() if listeners.shared_sockets() else None
         read_end, write_end = os.pipe2(os.O_CLOEXEC)
         pid = os.fork()
         if pid == 0:  # the worker
             os.close(read_end)
             run_worker(WorkerSpec(config, sockets, write_end, generation, self.pid,
-                                  self.app, self._master_only(sockets)))
+                                  self.app, self._master_only(sockets), balance,
+                                  listeners.shared_sockets()))
         os.close(write_end)
         os.set_blocking(read_end, False)
         now = time.monotonic()
-        worker = WorkerRecord(pid, generation, slot, read_end, now, last_seen=now)
+        worker = WorkerRecord(pid, generation, slot, read_end, now, last_seen=now,
+                              balance=balance)
         self.workers[pid] = worker
         self.selector.register(read_end, selectors.EVENT_READ, worker)
         log.info("Booting worker with pid: %d (generation %d)", pid, generation)
@@ -411,6 +418,8 @@ class Master:
                 log.debug("Reaped process %d", pid)
                 continue
             self._close_pipe(worker)
+            if worker.balance is not None:
+                self.connection_table.release(worker.balance)
             self._worker_exited(worker, status)
 
     def _worker_exited(self, worker: WorkerRecord, status: int) -> None:

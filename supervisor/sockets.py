@@ -140,6 +140,10 @@ class Listeners:
         """What the worker in `slot` serves."""
         return [listener.socket_for(slot) for listener in self.listeners]
 
+    def shared_sockets(self) -> list[socket.socket]:
+        """The sockets every worker accepts from (not the per-slot ones)."""
+        return [listener.sock for listener in self.listeners if listener.sock is not None]
+
     def all_sockets(self) -> list[socket.socket]:
         return [sock for listener in self.listeners for sock in listener.sockets()]
 

@@ -24,6 +24,7 @@ from zerodep_http.server import Server
 
 from . import protocol
 from .appload import AppLoadError, load_app
+from .balance import SlotBalance
 from .logs import LOGS, AccessLog
 from .protocol import Exit
 
@@ -52,6 +53,8 @@ class WorkerSpec:
     master_pid: int
     app: App | None = None         # already imported (--preload)
     master_only: list[object] = field(default_factory=list)  # sockets and fds to close
+    balance: SlotBalance | None = None  # shares connections out with sibling workers
+    shared: list[socket.socket] = field(default_factory=list)  # `sockets` all workers accept from
 
 
 def run_worker(spec: WorkerSpec) -> NoReturn:
@@ -128,7 +131,7 @@ def new_event_loop(kind: str) -> asyncio.AbstractEventLoop:
     return asyncio.new_event_loop()
 
 
-def build_server(app: App, config: Config) -> Server:
+def build_server(app: App, config: Config, balance: SlotBalance | None = None) -> Server:
     limits = Limits(request_line=config.limit_request_line,
                     header_fields=config.limit_request_fields,
                     header_field_size=config.limit_request_field_size,
@@ -141,6 +144,7 @@ def build_server(app: App, config: Config) -> Server:
         "access_log": AccessLog(config.access_log_format) if config.access_logfile else None,
         "forwarded_allow_ips": config.forwarded_allow_ips,
         "proxy_protocol": config.proxy_protocol,
+        "balance": balance,
     }
     return Server(app, **options)
 
@@ -188,7 +192,7 @@ class Worker:
                 log.exception("Cannot import the application %s", self.config.app or "(demo)")
                 return Exit.APP_IMPORT_FAILED
         try:
-            self.server = build_server(app, self.config)
+            self.server = build_server(app, self.config, spec.balance)
             ssl_context = build_ssl_context(self.config)
             loop = new_event_loop(self.config.loop)
         except Exception:
@@ -211,7 +215,7 @@ class Worker:
         loop.add_signal_handler(protocol.REOPEN_LOGS, self._on_reopen_logs)
         try:
             await server.start(self.spec.sockets, ssl_context=ssl_context,
-                               backlog=self.config.backlog)
+                               backlog=self.config.backlog, shared=self.spec.shared)
         except Exception:
             log.exception("Worker %d failed to start serving", self.pid)
             return Exit.BOOT_FAILED

@@ -156,7 +156,7 @@ class HTTPProtocol(asyncio.Protocol):
         else:
             self._runner.close()  # a handler in progress may finish
         self.phase = Phase.CLOSED
-        self.server.connections.discard(self)
+        self.server.connection_closed(self)
         self._wake_writers(ConnectionResetError("client went away"))
 
     def pause_writing(self) -> None:

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import asyncio.selector_events
 import socket
 import ssl
 import time
-from collections.abc import Callable, Container
+from collections.abc import Callable, Collection, Container
 from email.utils import formatdate
 from time import monotonic
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
+from .acceptor import Acceptor
 from .parser import Limits
 from .protocol import HTTPProtocol
 from .responses import Response
@@ -22,6 +22,15 @@ if TYPE_CHECKING:
 
 #: Called once per response: (request, status, body bytes sent, seconds taken).
 AccessLog = Callable[["Request", int, int, float], None]
+
+
+class Balance(Protocol):
+    """Shares out connections among processes that accept from the same
+    sockets (the supervisor's workers)."""
+
+    def may_accept(self, connections: int) -> bool: ...
+    def update(self, connections: int) -> None: ...
+    def leave(self) -> None: ...
 
 
 class Server:
@@ -36,7 +45,7 @@ class Server:
                  read_timeout: float | None = None, health_path: str | None = None,
                  ready_path: str | None = None, access_log: AccessLog | None = None,
                  forwarded_allow_ips: Container[str] | None = None,
-                 proxy_protocol: bool = False) -> None:
+                 proxy_protocol: bool = False, balance: Balance | None = None) -> None:
         self.app = app
         self.limits = limits or Limits(body_size=app.max_body_size)
         self.keep_alive = keep_alive
@@ -56,9 +65,8 @@ class Server:
         self.probe_paths = frozenset(p for p in (health_path, ready_path) if p) or None
         self.requests_served = 0
         self.date_line = self._date_line(time.time())
-        self._servers: list[asyncio.Server] = []
-        self._sockets: list[socket.socket] = []
-        self._ssl_context: ssl.SSLContext | None = None
+        self.balance = balance
+        self._acceptors: list[Acceptor] = []
         self._ticker: asyncio.TimerHandle | None = None
 
     @staticmethod
@@ -72,51 +80,48 @@ class Server:
         return Response("ok\n")
 
     async def start(self, sockets: list[socket.socket], *, ssl_context: ssl.SSLContext | None = None,
-                    backlog: int = 2048) -> None:
-        loop = asyncio.get_running_loop()
-        self._sockets = sockets
-        self._ssl_context = ssl_context
+                    backlog: int = 2048, shared: Collection[socket.socket] = ()) -> None:
+        """Accept on `sockets`; on those `shared` with sibling processes,
+        only when `self.balance` says it is this process's turn."""
+        balance = self.balance
+        gate = None
+        if balance is not None:
+            gate = lambda: balance.may_accept(self.open_connections())  # noqa: E731
         for sock in sockets:
-            server = await loop.create_server(
-                self.protocol_factory, sock=sock, ssl=ssl_context, backlog=backlog)
-            self._servers.append(server)
+            sock.setblocking(False)
+            sock.listen(backlog)
+            gated = gate if sock in shared else None
+            acceptor = Acceptor(sock, self.protocol_factory, ssl_context=ssl_context,
+                                gate=gated, on_accept=self.connections_changed)
+            acceptor.resume()
+            self._acceptors.append(acceptor)
         self._tick()
 
     def protocol_factory(self) -> HTTPProtocol:
         return HTTPProtocol(self)
 
-    async def stop_accepting(self) -> None:
-        """Close the listeners without dropping a connection accepted at
-        that moment.
+    def open_connections(self) -> int:
+        return len(self.connections) + sum(a.setting_up for a in self._acceptors)
 
-        asyncio (3.11) sets an accepted connection up in a task of its own,
-        a loop iteration or two after accept(); if the listener is closed in
-        between, that task fails silently and the client gets a reset. So:
-        stop reading the listening sockets, let those tasks finish, then
-        take what is still queued (this process may be the last holder of a
-        listener, whose queue the kernel would reset) and close.
-        """
-        loop = asyncio.get_running_loop()
-        queued: list[socket.socket] = []
-        if isinstance(loop, asyncio.selector_events.BaseSelectorEventLoop):
-            for server in self._servers:
-                for sock in server.sockets:
-                    loop.remove_reader(sock.fileno())
-            await asyncio.sleep(0)
-            for _ in range(400):  # bounded: 2 s
-                if not any(_sets_up_a_connection(task) for task in asyncio.all_tasks()):
-                    break
-                await asyncio.sleep(0.005)
-            for sock in self._sockets:
-                queued += _accept_queued(sock)
-        for server in self._servers:
-            server.close()
-        for conn in queued:
-            try:
-                await loop.connect_accepted_socket(self.protocol_factory, conn,
-                                                   ssl=self._ssl_context)
-            except Exception:
-                conn.close()
+    def connections_changed(self) -> None:
+        if self.balance is not None:
+            self.balance.update(self.open_connections())
+
+    def connection_closed(self, connection: HTTPProtocol) -> None:
+        self.connections.discard(connection)
+        if self.balance is not None:
+            self.balance.update(self.open_connections())
+            for acceptor in self._acceptors:
+                acceptor.retry_now()
+
+    async def stop_accepting(self) -> None:
+        """Stop reading the listening sockets; first take what is still
+        queued, since this process may be the last holder of a listener
+        (whose queue the kernel resets when it closes)."""
+        if self.balance is not None:
+            self.balance.leave()
+        for acceptor in self._acceptors:
+            acceptor.close()
 
     def _tick(self) -> None:
         loop = asyncio.get_running_loop()
@@ -144,16 +149,15 @@ class Server:
         """
         self.draining = True
         self.ready = False
-        forced = force is not None and force.is_set()
-        if forced:
-            for server in self._servers:
-                server.close()
+        if force is not None and force.is_set():
+            for acceptor in self._acceptors:
+                acceptor.close(take_queued=False)
         else:
             await self.stop_accepting()
         loop = asyncio.get_running_loop()
         now = loop.time()
         give_up, close_idle = now + timeout, now + min(idle_grace, timeout)
-        while self.connections and loop.time() < give_up and not (force and force.is_set()):
+        while self.open_connections() and loop.time() < give_up and not (force and force.is_set()):
             if loop.time() >= close_idle:
                 for connection in list(self.connections):
                     connection.close_if_idle()
@@ -162,19 +166,3 @@ class Server:
             connection.abort()
         if self._ticker is not None:
             self._ticker.cancel()
-
-
-def _accept_queued(listener: socket.socket, limit: int = 1024) -> list[socket.socket]:
-    accepted = []
-    for _ in range(limit):
-        try:
-            conn, _ = listener.accept()
-        except OSError:  # BlockingIOError once the queue is empty
-            break
-        conn.setblocking(False)
-        accepted.append(conn)
-    return accepted
-
-
-def _sets_up_a_connection(task: asyncio.Task[object]) -> bool:
-    return getattr(task.get_coro(), "__qualname__", "").endswith("._accept_connection2")
