@@ -224,12 +224,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Event loop: `auto` uses uvloop when it is installed, else asyncio.",
         flags=("--loop",)),
     Setting(
-        "reuse_port", c.Flag(), True,
+        "reuse_port", c.Flag(), False,
         "Give each worker its own SO_REUSEPORT listening socket for every TCP "
         "bind, bound and kept by the master; the kernel hashes each new "
-        "connection to one of them. Off: all workers accept from one shared "
-        "socket (as they always do from unix and inherited sockets) and take "
-        "turns, so that their connection counts stay within one of each other.",
+        "connection to one of them, which spreads them less evenly. Off: all "
+        "workers accept from one shared socket (as they always do from unix "
+        "and inherited sockets) and take turns, so that their connection "
+        "counts stay within one of each other.",
         flags=("--reuse-port",)),
 )
 

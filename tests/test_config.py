@@ -41,7 +41,7 @@ DEFAULTS = {
     "max_body_size": 1048576, "certfile": None, "keyfile": None,
     "proxy_protocol": False, "access_logfile": None, "error_logfile": "-",
     "log_level": "info", "pid": None, "preload": False, "health_path": None,
-    "ready_path": None, "drain_delay": 0.0, "loop": "auto", "reuse_port": True,
+    "ready_path": None, "drain_delay": 0.0, "loop": "auto", "reuse_port": False,
 }
 
 

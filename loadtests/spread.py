@@ -1,0 +1,145 @@
+"""How evenly the master's workers share the load, per kind of listening socket.
+
+For each socket mode (one SO_REUSEPORT socket per worker, or one socket
+shared by all) and each workload, it runs `zerodep-http -w N` under
+`wrk -t1 -c64`, counts each worker's established connections halfway
+through (`ss`) and the requests each one served (its exit log line), and
+prints both with their max/min ratio. Modes and workloads are interleaved
+round by round. Loopback only; every run is bounded.
+
+Workloads:
+  keepalive  GET /hello on 64 keep-alive connections: CPU-bound, so the
+             request shares follow how the kernel schedules the workers.
+  io         GET /slow?ms=10 on 64 keep-alive connections: the handler
+             waits, so the request shares follow the connection shares.
+  churn      GET /hello with `Connection: close`: a new connection for
+             every request, so accepting is the work being shared.
+
+Usage: python loadtests/spread.py [--rounds 3] [--duration 4] [--workers 2] [--pin]
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+APP = "loadtests.apps.loadapp:app"
+LISTENING = re.compile(r"Listening at: http://127\.0\.0\.1:(\d+)")
+SERVED = re.compile(r"Worker (\d+) exiting: served (\d+) requests")
+WORKLOADS = {
+    "keepalive": ("/hello", []),
+    "io": ("/slow?ms=10", []),
+    "churn": ("/hello", ["-H", "Connection: close"]),
+}
+MODES = {"reuse-port": "--reuse-port", "shared": "--no-reuse-port"}
+
+
+def start_server(args: argparse.Namespace, mode: str
+                 ) -> tuple[subprocess.Popen, int, list[str], threading.Thread]:
+    """Start the master; its log lines collect in the returned list, read
+    by the returned thread until every process closed the pipe."""
+    cmd = [args.python, "-m", "zerodep_http", APP, "-w", str(args.workers), MODES[mode],
+           "-b", "127.0.0.1:0", "--log-level", "debug", "--graceful-timeout", "2"]
+    if args.pin:
+        cmd = ["taskset", "-c", "0", *cmd]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and proc.poll() is None:
+        log = "".join(lines)
+        port = LISTENING.search(log)
+        if port and len(set(re.findall(r"Worker (\d+) serving", log))) >= args.workers:
+            return proc, int(port.group(1)), lines, reader
+        time.sleep(0.05)
+    stop(proc)
+    raise SystemExit("the server did not start:\n" + "".join(lines[-20:]))
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """TERM the master and wait for it (the whole group, if it hangs)."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def connections_per_worker(port: int) -> dict[int, int]:
+    out = subprocess.run(["ss", "-tnpH", "state", "established", f"( sport = :{port} )"],
+                         capture_output=True, text=True, timeout=10).stdout
+    return dict(collections.Counter(int(pid) for pid in re.findall(r"pid=(\d+)", out)))
+
+
+def measure(args: argparse.Namespace, mode: str, workload: str) -> dict:
+    path, extra = WORKLOADS[workload]
+    proc, port, lines, reader = start_server(args, mode)
+    wrk = ["wrk", "-t1", "-c64", f"-d{args.duration}s", *extra, f"http://127.0.0.1:{port}{path}"]
+    if args.pin:
+        wrk = ["taskset", "-c", "1", *wrk]
+    load = subprocess.Popen(wrk, stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(args.duration / 2)  # a sample in the middle of the run, not a synchronisation
+        connections = connections_per_worker(port)
+        output, _ = load.communicate(timeout=args.duration + 30)
+    finally:
+        if load.poll() is None:
+            load.kill()
+        stop(proc)
+        reader.join(10)
+    served = {int(pid): int(count) for pid, count in SERVED.findall("".join(lines))}
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    return {"mode": mode, "workload": workload, "connections": connections, "served": served,
+            "rps": float(rate.group(1)) if rate else 0.0}
+
+
+def ratio(values: list[int]) -> str:
+    if len(values) < 2 or min(values) == 0:
+        return "∞" if values and max(values) else "-"
+    return f"{max(values) / min(values):.2f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--duration", type=int, default=4, help="seconds of load per run")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--pin", action="store_true",
+                        help="all workers on CPU 0, wrk on CPU 1 (they then share one core)")
+    parser.add_argument("--python", default=str(REPO / ".venv" / "bin" / "python"))
+    args = parser.parse_args()
+    for tool in ("wrk", "ss") + (("taskset",) if args.pin else ()):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"{tool} is not installed")
+    print(f"| round | sockets | workload | connections per worker | max/min | "
+          f"requests per worker | max/min | requests/s |\n|---|---|---|---|---:|---|---:|---:|")
+    for round_number in range(1, args.rounds + 1):
+        for workload in WORKLOADS:
+            for mode in MODES:
+                result = measure(args, mode, workload)
+                conns = sorted(result["connections"].values(), reverse=True)
+                served = sorted(result["served"].values(), reverse=True)
+                conns_text = " / ".join(map(str, conns)) if workload != "churn" else "(short-lived)"
+                conns_ratio = ratio(conns) if workload != "churn" else "-"
+                print(f"| {round_number} | {mode} | {workload} | {conns_text} | {conns_ratio} | "
+                      f"{' / '.join(map(str, served))} | {ratio(served)} | {result['rps']:,.0f} |",
+                      flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
