@@ -126,8 +126,8 @@ def main() -> None:
     for tool in ("wrk", "ss") + (("taskset",) if args.pin else ()):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} is not installed")
-    print(f"| round | sockets | workload | connections per worker | max/min | "
-          f"requests per worker | max/min | requests/s |\n|---|---|---|---|---:|---|---:|---:|")
+    print("| round | sockets | workload | connections per worker | max/min | "
+          "requests per worker | max/min | requests/s |\n|---|---|---|---|---:|---|---:|---:|")
     for round_number in range(1, args.rounds + 1):
         for workload in WORKLOADS:
             for mode in MODES:

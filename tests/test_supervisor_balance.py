@@ -67,6 +67,11 @@ def test_capacity():
     assert table.claim() is None
 
 
+def _start(serve, tmp_path, workers: int = 2):
+    return serve(write_app(tmp_path), "-w", str(workers), "--no-reuse-port",
+                 "-b", "127.0.0.1:0", *FAST).ready()
+
+
 def _open_served(port: int, count: int) -> tuple[list[http.client.HTTPConnection], list[str]]:
     conns, pids = [], []
     for _ in range(count):
@@ -79,8 +84,7 @@ def _open_served(port: int, count: int) -> tuple[list[http.client.HTTPConnection
 
 @pytest.mark.parametrize("workers", [2, 3])
 def test_shared_socket_spreads_connections(serve, tmp_path, workers):
-    server = serve(write_app(tmp_path), "-w", str(workers), "--no-reuse-port",
-                   "-b", "127.0.0.1:0", *FAST).ready()
+    server = _start(serve, tmp_path, workers)
     assert "shared sockets" in server.stderr
     conns, pids = _open_served(server.port, 6 * workers)
     try:
@@ -96,8 +100,7 @@ def test_shared_socket_spreads_connections(serve, tmp_path, workers):
 
 def test_new_worker_takes_new_connections_first(serve, tmp_path):
     """A worker added by TTIN has no connections: it gets the next ones."""
-    server = serve(write_app(tmp_path), "-w", "2", "--no-reuse-port",
-                   "-b", "127.0.0.1:0", *FAST).ready()
+    server = _start(serve, tmp_path)
     conns, _ = _open_served(server.port, 8)
     try:
         old = set(map(str, server.workers()))
@@ -115,8 +118,7 @@ def test_new_worker_takes_new_connections_first(serve, tmp_path):
 
 def test_reload_under_load_on_a_shared_socket(serve, tmp_path):
     """New connections during reloads: none lost while old workers hand over."""
-    server = serve(write_app(tmp_path), "-w", "2", "--no-reuse-port",
-                   "-b", "127.0.0.1:0", *FAST).ready()
+    server = _start(serve, tmp_path)
     loops = [RequestLoop(server.port, "/pid", keep_alive=False) for _ in range(3)]
     for loop in loops:
         loop.start()

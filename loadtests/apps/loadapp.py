@@ -32,10 +32,11 @@ from zerodep_http import (
     HTTPException,
     JSONResponse,
     Request,
-    Response,
     StreamingResponse,
     abort,
 )
+
+from zerodep_http import demo
 
 from . import content
 
@@ -63,20 +64,10 @@ def _number(request: Request, name: str, default: float, kind: type = int) -> fl
     return value
 
 
-@app.get("/hello")
-async def hello(request: Request) -> str:
-    return "Hello, World!"
-
-
-@app.get("/json")
-async def json_document(request: Request) -> dict[str, str]:
-    return {"message": "Hello, World!"}
-
-
-@app.post("/echo")
-async def echo(request: Request) -> Response:
-    content_type = request.headers.get("content-type", "application/octet-stream")
-    return Response(request.body, content_type=content_type)
+# The demo's own handlers, so that both apps answer these exactly alike.
+app.get("/hello")(demo.hello)
+app.get("/json")(demo.json_document)
+app.post("/echo")(demo.echo)
 
 
 @app.get("/items/<int:item_id>")
