@@ -13,6 +13,7 @@ scenarios report.
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import json
 import os
@@ -28,19 +29,25 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _load(name: str, path: Path):
-    """Import a module of loadtests/ by its path: putting the repository root
-    on sys.path would also make its top-level supervisor/ and config/
-    importable under the wrong names."""
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module     # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+def _load_package(name: str, directory: Path):
+    """Import the package `directory` under `name` by its path, so that its
+    modules import under their real names (loadtests.runner.cli, ...) with
+    their relative imports working, as under `python -m loadtests`. Putting
+    the repository root on sys.path instead would also make its top-level
+    supervisor/ and config/ importable, shadowing zerodep_http's."""
+    spec = importlib.util.spec_from_file_location(name, directory / "__init__.py",
+                                                  submodule_search_locations=[str(directory)])
+    package = importlib.util.module_from_spec(spec)
+    sys.modules[name] = package     # submodules find their parent here
+    spec.loader.exec_module(package)
+    return package
 
 
-runner = _load("loadtests_runner", ROOT / "loadtests" / "__main__.py")
-content = _load("loadtests_content", ROOT / "loadtests" / "apps" / "content.py")
+_load_package("loadtests", ROOT / "loadtests")
+cli = importlib.import_module("loadtests.runner.cli")
+processes = importlib.import_module("loadtests.runner.processes")
+report = importlib.import_module("loadtests.runner.report")
+content = importlib.import_module("loadtests.apps.content")
 
 needs_locust = pytest.mark.skipif(find_spec("locust") is None,
                                   reason="locust is not installed (pip install -e '.[load]')")
@@ -133,7 +140,7 @@ def test_wrong_answers_and_missed_thresholds_fail_the_run(tmp_path):
 
 def test_bad_arguments_exit_2():
     with pytest.raises(SystemExit) as exc:
-        runner.parse_args(["--scenario", "term", "--run-time", "4s", "--term-at", "5"])
+        cli.parse_args(["--scenario", "term", "--run-time", "4s", "--term-at", "5"])
     assert exc.value.code == 2
 
 
@@ -143,30 +150,30 @@ def test_bad_arguments_exit_2():
 @pytest.mark.parametrize("text, seconds", [("90", 90), ("15s", 15), ("2m", 120), ("1m30s", 90),
                                            ("1h", 3600), ("2.5", 2.5)])
 def test_durations_read_like_locusts(text, seconds):
-    assert runner.parse_duration(text) == seconds
+    assert cli.parse_duration(text) == seconds
 
 
 def test_percentiles_match_locusts_rule():
     # locust.stats.calculate_response_time_percentile: the smallest value
     # with at most int(n * fraction) requests below it.
     histogram = {1: 90, 10: 9, 100: 1}          # 100 requests
-    assert runner.percentile(histogram, 100, 0.5) == 1
-    assert runner.percentile(histogram, 100, 0.95) == 10
-    assert runner.percentile(histogram, 100, 0.98) == 10
-    assert runner.percentile(histogram, 100, 0.99) == 100
-    assert runner.percentile({}, 0, 0.99) == 0
+    assert report.percentile(histogram, 100, 0.5) == 1
+    assert report.percentile(histogram, 100, 0.95) == 10
+    assert report.percentile(histogram, 100, 0.98) == 10
+    assert report.percentile(histogram, 100, 0.99) == 100
+    assert report.percentile({}, 0, 0.99) == 0
 
 
 def test_failure_reasons_lose_locusts_wrapper():
-    assert runner.unwrap("CatchResponseError('status 500, expected 200')") == "status 500, expected 200"
-    assert runner.unwrap('CatchResponseError("a \'quoted\' reason")') == "a 'quoted' reason"
-    assert runner.unwrap("ConnectionResetError(104)") == "ConnectionResetError(104)"
+    assert report.unwrap("CatchResponseError('status 500, expected 200')") == "status 500, expected 200"
+    assert report.unwrap('CatchResponseError("a \'quoted\' reason")') == "a 'quoted' reason"
+    assert report.unwrap("ConnectionResetError(104)") == "ConnectionResetError(104)"
 
 
 def test_failures_away_from_kills_are_counted():
     kills = [1000.5]
-    assert runner.unexplained_failures({1000: 3, 1002: 1}, kills) == 0
-    assert runner.unexplained_failures({990: 2, 1000: 3}, kills) == 2
+    assert report.unexplained_failures({1000: 3, 1002: 1}, kills) == 0
+    assert report.unexplained_failures({990: 2, 1000: 3}, kills) == 2
 
 
 def test_held_connections_are_the_tcp_sockets_besides_the_listeners():
@@ -179,16 +186,16 @@ def test_held_connections_are_the_tcp_sockets_besides_the_listeners():
                 listeners = {os.fstat(listener.fileno()).st_ino}
                 # Both ends live in this process; the listener and the unix
                 # socket pair do not count.
-                assert runner.held_connections(os.getpid(), listeners) == 2
+                assert processes.held_connections(os.getpid(), listeners) == 2
                 assert {os.fstat(s.fileno()).st_ino for s in (client, accepted)} <= \
-                    runner.socket_inodes(os.getpid(), (b"TCP",))
+                    processes.socket_inodes(os.getpid(), (b"TCP",))
 
 
 def test_children_are_found_from_proc():
     child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
                              stdin=subprocess.PIPE)
     try:
-        assert child.pid in runner.children_of(os.getpid())
+        assert child.pid in processes.children_of(os.getpid())
     finally:
         child.stdin.close()
         child.wait(10)
