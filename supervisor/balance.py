@@ -16,7 +16,7 @@ from __future__ import annotations
 import mmap
 import time
 
-#: Slots in the shared table; workers in higher slots accept ungated.
+#: Entries in the shared table; a worker beyond them accepts ungated.
 CAPACITY = 1024
 #: How long a worker leaves waiting connections to its siblings.
 PATIENCE = 0.05

@@ -221,3 +221,37 @@ def test_reload_adds_and_removes_binds(serve, tmp_path):
     server.wait_for("Reload complete", count=2)
     wait_until(lambda: not path.exists(), what="the unix socket to be removed")
     assert server.stop() == 0
+
+
+#: Runs the server with few file descriptors, so that accept() fails with EMFILE.
+FEW_DESCRIPTORS = (
+    "import resource, runpy; resource.setrlimit(resource.RLIMIT_NOFILE, (48, 48)); "
+    "runpy.run_module('zerodep_http', run_name='__main__')"
+)
+
+
+def test_out_of_descriptors_waits_and_serves_again(serve, tmp_path):
+    """accept() failing with EMFILE is logged and retried later; the worker
+    neither dies nor spins, and serves the queued clients once it can."""
+    server = serve(write_app(tmp_path), "-w", "1", "-b", "127.0.0.1:0", *FAST,
+                   command=[PYTHON, "-c", FEW_DESCRIPTORS]).ready()
+    clients = []
+    try:
+        for _ in range(60):
+            client = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+            # Keep-alive: each answered client keeps holding a descriptor.
+            client.sendall(b"GET /version HTTP/1.1\r\nHost: x\r\n\r\n")
+            clients.append(client)
+        server.wait_for(r"Cannot accept a connection \(Too many open files\)")
+        answered = [client.recv(4096) for client in clients[:10]]
+        assert all(answer.startswith(b"HTTP/1.1 200 ") for answer in answered)
+        for client in clients[:30]:
+            client.close()
+        # Those queued meanwhile are served once descriptors are free again.
+        for client in clients[-10:]:
+            assert client.recv(4096).startswith(b"HTTP/1.1 200 ")
+    finally:
+        for client in clients:
+            client.close()
+    assert server.count(r"Worker \d+ (exited|was killed)") == 0
+    assert server.stop() == 0

@@ -12,7 +12,6 @@ happens to the listener.
 from __future__ import annotations
 
 import asyncio
-import errno
 import logging
 import socket
 import ssl
@@ -25,9 +24,8 @@ log = logging.getLogger("zerodep_http.error")
 BURST = 16
 #: How long a gated acceptor waits before it looks at the queue again.
 GATE_RETRY = 0.002
-#: Out of file descriptors: accepting again at once would spin.
-RESOURCE_RETRY = 0.5
-_RESOURCE_ERRORS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
+#: After accept() failed (out of file descriptors, say).
+RETRY_AFTER_ERROR = 0.5
 
 
 class Acceptor:
@@ -89,11 +87,12 @@ class Acceptor:
             except ConnectionAbortedError:
                 continue  # the client gave up while queued
             except OSError as exc:
-                if exc.errno not in _RESOURCE_ERRORS:
-                    raise
+                # Out of descriptors or memory, or a socket gone wrong:
+                # accepting again at once would spin, and an exception here
+                # would leave the reader registered and do just that.
                 log.error("Cannot accept a connection (%s); retrying in %.1f s",
-                          exc.strerror, RESOURCE_RETRY)
-                self.pause(retry_after=RESOURCE_RETRY)
+                          exc.strerror or exc, RETRY_AFTER_ERROR)
+                self.pause(retry_after=RETRY_AFTER_ERROR)
                 return
             self.set_up(conn)
 
