@@ -586,6 +586,22 @@ def test_chunk_over_limit_fails_before_its_data() -> None:
     assert info.value.status == 413
 
 
+@pytest.mark.parametrize("second", [b"Host: a b", b"Host: a\x7f", b"Host: a/"])
+def test_host_is_checked_on_every_request_of_a_connection(second: bytes) -> None:
+    """A connection's Host is checked once while it stays the same, and
+    again as soon as it changes."""
+    parser = RequestParser()
+    for _ in range(2):
+        parser.feed(http(b"GET / HTTP/1.1", b"Host: a"))
+        assert parser.next_event().headers["host"] == "a"
+        assert parser.next_event() is END_OF_MESSAGE
+        parser.start_next_message()
+    parser.feed(http(b"GET / HTTP/1.1", second))
+    with pytest.raises(ProtocolError) as error:
+        parser.next_event()
+    assert error.value.status == 400
+
+
 def test_error_after_a_valid_message_on_the_same_connection() -> None:
     raw = http(b"GET / HTTP/1.1", b"Host: a") + b"GET / HTTP/1.1\nHost: a\r\n\r\n"
     parser = RequestParser()

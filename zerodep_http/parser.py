@@ -139,7 +139,7 @@ class RequestParser:
 
     __slots__ = (
         "limits", "buffer", "_state", "_remaining", "_body_received",
-        "_line_start", "_lines_seen", "_scanned", "_error", "_short_head",
+        "_line_start", "_lines_seen", "_scanned", "_error", "_short_head", "_valid_host",
     )
 
     def __init__(self, limits: Limits = Limits()) -> None:
@@ -157,6 +157,8 @@ class RequestParser:
         self._error: ProtocolError | None = None
         # A head this short cannot break a length limit.
         self._short_head = min(limits.request_line, limits.header_field_size)
+        # A keep-alive client sends the same Host every time: check it once.
+        self._valid_host: str | None = None
 
 
     @property
@@ -288,8 +290,10 @@ class RequestParser:
             host = headers.get("host")
             if host is None:
                 raise BadRequest("HTTP/1.1 request without Host")
-            if _HOST.fullmatch(host) is None:
-                raise BadRequest("invalid Host header")
+            if host != self._valid_host:
+                if _HOST.fullmatch(host) is None:
+                    raise BadRequest("invalid Host header")
+                self._valid_host = host
 
         if "content-length" in headers or "transfer-encoding" in headers:
             content_length = _content_length(headers, version, limits)
