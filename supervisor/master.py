@@ -349,14 +349,14 @@ class Master:
             log.error("Cannot start a worker: %s", exc)
             self.next_spawn_at = time.monotonic() + BACKOFF_MAX
             return
-        balance = self.connection_table.claim() if listeners.shared_sockets() else None
+        shared = listeners.shared_sockets()
+        balance = self.connection_table.claim() if shared else None
         read_end, write_end = os.pipe2(os.O_CLOEXEC)
         pid = os.fork()
         if pid == 0:  # the worker
             os.close(read_end)
             run_worker(WorkerSpec(config, sockets, write_end, generation, self.pid,
-                                  self.app, self._master_only(sockets), balance,
-                                  listeners.shared_sockets()))
+                                  self.app, self._master_only(sockets), balance, shared))
         os.close(write_end)
         os.set_blocking(read_end, False)
         now = time.monotonic()

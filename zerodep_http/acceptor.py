@@ -55,9 +55,8 @@ class Acceptor:
             self._reading = True
 
     def retry_now(self) -> None:
-        """Look at the queue again at once if the gate held it back: the
-        gate may say yes now (this process closed a connection)."""
-        if self._retry is not None and self.gate is not None:
+        """Look at the queue again at once if a retry is pending."""
+        if self._retry is not None:
             self.resume()
 
     def pause(self, retry_after: float | None = None) -> None:

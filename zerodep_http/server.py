@@ -110,18 +110,20 @@ class Server:
     def connection_closed(self, connection: HTTPProtocol) -> None:
         self.connections.discard(connection)
         if self.balance is not None:
-            self.balance.update(self.open_connections())
+            self.connections_changed()
             for acceptor in self._acceptors:
-                acceptor.retry_now()
+                acceptor.retry_now()  # a gate that held back may say yes now
 
-    async def stop_accepting(self) -> None:
-        """Stop reading the listening sockets; first take what is still
-        queued, since this process may be the last holder of a listener
-        (whose queue the kernel resets when it closes)."""
+    def stop_accepting(self, take_queued: bool = True) -> None:
+        """Stop reading the listening sockets and let go of them.
+
+        `take_queued` first accepts what is still queued, since this process
+        may be the last holder of a listener, whose queue the kernel resets
+        when it closes."""
         if self.balance is not None:
             self.balance.leave()
         for acceptor in self._acceptors:
-            acceptor.close()
+            acceptor.close(take_queued)
 
     def _tick(self) -> None:
         loop = asyncio.get_running_loop()
@@ -149,11 +151,7 @@ class Server:
         """
         self.draining = True
         self.ready = False
-        if force is not None and force.is_set():
-            for acceptor in self._acceptors:
-                acceptor.close(take_queued=False)
-        else:
-            await self.stop_accepting()
+        self.stop_accepting(take_queued=not (force is not None and force.is_set()))
         loop = asyncio.get_running_loop()
         now = loop.time()
         give_up, close_idle = now + timeout, now + min(idle_grace, timeout)
