@@ -1,0 +1,70 @@
+"""Reloads under raw load: HUP the master repeatedly while wrk runs.
+
+Starts `zerodep-http -w N` on 127.0.0.1, runs `wrk -t1 -c64` on /hello for
+the whole time, sends a HUP, waits for `Reload complete`, pauses, and
+repeats; then prints wrk's request count with its socket errors and non-2xx
+responses, and exits 1 if there were any. Bounded: each reload may take 30 s.
+
+Usage: python loadtests/reloads.py [--reloads 10] [--duration 12] [--workers 2] [--reuse-port]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import signal
+import subprocess
+import sys
+import time
+
+from spread import REPO, start_server, stop
+
+
+def wait_for_reloads(lines: list[str], count: int, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if "".join(lines).count("Reload complete") >= count:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--reloads", type=int, default=10)
+    parser.add_argument("--duration", type=int, default=12, help="seconds of load")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--reuse-port", action="store_true",
+                        help="one SO_REUSEPORT socket per worker instead of a shared one")
+    parser.add_argument("--python", default=str(REPO / ".venv" / "bin" / "python"))
+    args = parser.parse_args()
+    args.pin = False
+    mode = "reuse-port" if args.reuse_port else "shared"
+    proc, port, lines, reader = start_server(args, mode)
+    wrk = subprocess.Popen(["wrk", "-t1", "-c64", f"-d{args.duration}s",
+                            f"http://127.0.0.1:{port}/hello"], stdout=subprocess.PIPE, text=True)
+    try:
+        pause = max(0.0, (args.duration - 2) / args.reloads - 0.1)
+        for done in range(1, args.reloads + 1):
+            proc.send_signal(signal.SIGHUP)
+            if not wait_for_reloads(lines, done):
+                print(f"reload {done} did not complete", file=sys.stderr)
+                break
+            time.sleep(pause)  # spreads the reloads over the run; not a synchronisation
+        output, _ = wrk.communicate(timeout=args.duration + 30)
+    finally:
+        if wrk.poll() is None:
+            wrk.kill()
+        stop(proc)
+        reader.join(10)
+    completed = "".join(lines).count("Reload complete")
+    requests = re.search(r"(\d+) requests in", output)
+    problems = re.findall(r"(Socket errors:.*|Non-2xx or 3xx responses:.*)", output)
+    print(f"{mode} socket, {args.workers} workers: {completed} of {args.reloads} reloads "
+          f"completed during {requests.group(1) if requests else '?'} requests; "
+          + ("; ".join(problems) if problems else "0 socket errors, 0 non-2xx"))
+    return 0 if completed == args.reloads and not problems else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
