@@ -1,0 +1,114 @@
+"""Instructions per request, counted by callgrind: a figure that does not
+depend on what else the machine is doing.
+
+Runs the demo app with `app.run()` under `valgrind --tool=callgrind` with
+instrumentation off, warms it up with keep-alive requests, switches
+counting on (`callgrind_control -i on`) for a fixed number of requests on 8
+keep-alive connections, and divides. Needs valgrind (Debian's package).
+
+Usage: python loadtests/instructions.py [/hello|/json|/echo] [--requests 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import selectors
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+ECHO = (b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\n"
+        b"Content-Length: 1024\r\n\r\n" + b"x" * 1024)
+CONTENT_LENGTH = re.compile(rb"content-length: (\d+)", re.IGNORECASE)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def drive(port: int, path: str, count: int, connections: int = 8) -> None:
+    """`count` requests over keep-alive connections, each waiting for its answer."""
+    request = ECHO if path == "/echo" else f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+    selector = selectors.DefaultSelector()
+    buffers: dict[socket.socket, bytes] = {}
+    sent = done = 0
+    for _ in range(min(connections, count)):
+        conn = socket.create_connection(("127.0.0.1", port), timeout=30)
+        conn.sendall(request)
+        sent += 1
+        buffers[conn] = b""
+        selector.register(conn, selectors.EVENT_READ)
+    while done < count:
+        for key, _ in selector.select(timeout=30):
+            conn = key.fileobj
+            data = conn.recv(65536)
+            if not data:
+                raise SystemExit("the server closed a connection")
+            buffers[conn] += data
+            while (end := buffers[conn].find(b"\r\n\r\n")) != -1:
+                length = int(CONTENT_LENGTH.search(buffers[conn][:end]).group(1))
+                if len(buffers[conn]) < end + 4 + length:
+                    break
+                buffers[conn] = buffers[conn][end + 4 + length:]
+                done += 1
+                if sent < count:
+                    conn.sendall(request)
+                    sent += 1
+    for conn in buffers:
+        conn.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("path", nargs="?", default="/hello", choices=["/hello", "/json", "/echo"])
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--python", default=str(REPO / ".venv" / "bin" / "python"))
+    args = parser.parse_args()
+    for tool in ("valgrind", "callgrind_control"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"{tool} is not installed (apt-get install valgrind)")
+    port = free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "callgrind.out"
+        server = subprocess.Popen(
+            ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
+             args.python, "-c",
+             f"from zerodep_http.demo import app; app.run(host='127.0.0.1', port={port})"],
+            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 120  # valgrind starts Python slowly
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    if server.poll() is not None or time.monotonic() > deadline:
+                        raise SystemExit("the server did not start under valgrind") from None
+                    time.sleep(0.2)
+            drive(port, args.path, 200)  # warm up: imports, caches
+            control = ["callgrind_control"]
+            subprocess.run([*control, "-i", "on", str(server.pid)], check=True, capture_output=True)
+            drive(port, args.path, args.requests)
+            subprocess.run([*control, "-d", str(server.pid)], check=True, capture_output=True)
+        finally:
+            server.terminate()
+            server.wait(30)
+        dump = out.with_name(out.name + ".1")  # what `callgrind_control -d` wrote
+        total = re.search(r"^summary: (\d+)", dump.read_text(), re.M) if dump.exists() else None
+    if total is None:
+        raise SystemExit("callgrind wrote no counts")
+    print(f"{args.path}: {int(total.group(1)) // args.requests} instructions per request "
+          f"({args.requests} requests on warm keep-alive connections)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
