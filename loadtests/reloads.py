@@ -38,9 +38,8 @@ def main() -> int:
                         help="one SO_REUSEPORT socket per worker instead of a shared one")
     parser.add_argument("--python", default=str(REPO / ".venv" / "bin" / "python"))
     args = parser.parse_args()
-    args.pin = False
     mode = "reuse-port" if args.reuse_port else "shared"
-    proc, port, lines, reader = start_server(args, mode)
+    proc, port, lines, reader = start_server(args.python, args.workers, mode)
     wrk = subprocess.Popen(["wrk", "-t1", "-c64", f"-d{args.duration}s",
                             f"http://127.0.0.1:{port}/hello"], stdout=subprocess.PIPE, text=True)
     try:

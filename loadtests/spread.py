@@ -45,13 +45,13 @@ WORKLOADS = {
 MODES = {"reuse-port": "--reuse-port", "shared": "--no-reuse-port"}
 
 
-def start_server(args: argparse.Namespace, mode: str
+def start_server(python: str, workers: int, mode: str, pin: bool = False
                  ) -> tuple[subprocess.Popen, int, list[str], threading.Thread]:
     """Start the master; its log lines collect in the returned list, read
     by the returned thread until every process closed the pipe."""
-    cmd = [args.python, "-m", "zerodep_http", APP, "-w", str(args.workers), MODES[mode],
+    cmd = [python, "-m", "zerodep_http", APP, "-w", str(workers), MODES[mode],
            "-b", "127.0.0.1:0", "--log-level", "debug", "--graceful-timeout", "2"]
-    if args.pin:
+    if pin:
         cmd = ["taskset", "-c", "0", *cmd]
     proc = subprocess.Popen(cmd, cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
@@ -62,7 +62,7 @@ def start_server(args: argparse.Namespace, mode: str
     while time.monotonic() < deadline and proc.poll() is None:
         log = "".join(lines)
         port = LISTENING.search(log)
-        if port and len(set(re.findall(r"Worker (\d+) serving", log))) >= args.workers:
+        if port and len(set(re.findall(r"Worker (\d+) serving", log))) >= workers:
             return proc, int(port.group(1)), lines, reader
         time.sleep(0.05)
     stop(proc)
@@ -88,7 +88,7 @@ def connections_per_worker(port: int) -> dict[int, int]:
 
 def measure(args: argparse.Namespace, mode: str, workload: str) -> dict:
     path, extra = WORKLOADS[workload]
-    proc, port, lines, reader = start_server(args, mode)
+    proc, port, lines, reader = start_server(args.python, args.workers, mode, args.pin)
     wrk = ["wrk", "-t1", "-c64", f"-d{args.duration}s", *extra, f"http://127.0.0.1:{port}{path}"]
     if args.pin:
         wrk = ["taskset", "-c", "1", *wrk]
