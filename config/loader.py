@@ -12,7 +12,7 @@ import difflib
 import os
 import sys
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .errors import NO_VALUE, ConfigError, Invalid
@@ -40,6 +40,13 @@ class Config:
     def source(self, name: str) -> str:
         """`default`, `file PATH`, `env NAME` or `cli --flag`."""
         return self._sources[name]
+
+    def override(self, values: Mapping[str, Any], source: str) -> Config:
+        """These settings, with `values` (say, what the app declares
+        itself) taking precedence, recorded as coming from `source`."""
+        known = {name: value for name, value in values.items() if name in BY_NAME}
+        return Config({**self._values, **known},
+                      {**self._sources, **dict.fromkeys(known, source)}, self.check_config)
 
     def check_config_lines(self) -> list[str]:
         """One `name = value (source)` line per setting, in table order."""
@@ -86,15 +93,21 @@ def load_config(argv: Sequence[str] | None = None,
 
 
 def run_cli_config(argv: Sequence[str] | None = None,
-                   environ: Mapping[str, str] | None = None) -> Config:
+                   environ: Mapping[str, str] | None = None,
+                   effective: Callable[[Config], Config] | None = None) -> Config:
     """`load_config` for the command line: a bad value prints one line to
-    stderr and exits 2; --check-config prints the settings and exits 0."""
+    stderr and exits 2; --check-config prints the settings and exits 0.
+
+    `effective` turns the settings into those that apply in the end (the
+    app's own declarations over them) for --check-config to show."""
     try:
         config = load_config(argv, environ)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     if config.check_config:
+        if effective is not None:
+            config = effective(config)
         print("\n".join(config.check_config_lines()))
         raise SystemExit(0)
     return config

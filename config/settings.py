@@ -11,6 +11,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from zerodep_http import defaults
+
 from . import converters as c
 from .cpus import cpu_count
 
@@ -97,7 +99,7 @@ SETTINGS: tuple[Setting, ...] = (
         default_doc="`WEB_CONCURRENCY` when set, else the CPUs this process may use "
                     "(affinity mask and cgroup CPU quota, rounded up)"),
     Setting(
-        "graceful_timeout", _DELAY, 30.0,
+        "graceful_timeout", _DELAY, defaults.GRACEFUL_TIMEOUT,
         "On shutdown or reload, how long in-flight requests may take to finish "
         "before their worker is killed.",
         flags=("--graceful-timeout",)),
@@ -110,7 +112,7 @@ SETTINGS: tuple[Setting, ...] = (
         "How long a worker may take to import and start the app before it counts as failed.",
         flags=("--boot-timeout",)),
     Setting(
-        "keep_alive", _DELAY, 5.0,
+        "keep_alive", _DELAY, defaults.KEEP_ALIVE,
         "How long an idle keep-alive connection is kept open; 0 disables keep-alive.",
         flags=("--keep-alive",)),
     Setting(
@@ -123,26 +125,34 @@ SETTINGS: tuple[Setting, ...] = (
         "restart at once.",
         flags=("--max-requests-jitter",)),
     Setting(
-        "backlog", _POSITIVE, 2048,
+        "backlog", _POSITIVE, defaults.BACKLOG,
         "Maximum number of pending connections (the listen() backlog).",
         flags=("--backlog",)),
     Setting(
-        "limit_request_line", _BYTES, 8190,
+        "limit_request_line", _BYTES, defaults.LIMITS.request_line,
         "Maximum size of the request line; longer gets 414.",
         flags=("--limit-request-line",)),
     Setting(
-        "limit_request_fields", _POSITIVE, 100,
+        "limit_request_fields", _POSITIVE, defaults.LIMITS.header_fields,
         "Maximum number of header fields in a request; more gets 431.",
         flags=("--limit-request-fields",)),
     Setting(
-        "limit_request_field_size", _BYTES, 8190,
+        "limit_request_field_size", _BYTES, defaults.LIMITS.header_field_size,
         "Maximum size of one header field; larger gets 431.",
         # gunicorn spells its flag with an underscore; accept that too.
         flags=("--limit-request-field-size", "--limit-request-field_size")),
     Setting(
-        "max_body_size", _BYTES, 1048576,
-        "Maximum size of a request body; larger gets 413.",
+        "max_body_size", _BYTES, defaults.MAX_BODY_SIZE,
+        "Maximum size of a request body; larger gets 413. An app that sets "
+        "its own (`App(max_body_size=...)`) keeps it: the more specific "
+        "setting wins.",
         flags=("--max-body-size",)),
+    Setting(
+        "read_timeout", _TIMEOUT, defaults.READ_TIMEOUT,
+        "How long a request head, or a wait for more of a request body, may "
+        "take; then 408. An app that sets its own (`App(read_timeout=...)`) "
+        "keeps it.",
+        flags=("--read-timeout",)),
     Setting(
         "certfile", c.Text("a path to an existing file, or empty for none",
                            check=c.check_file_exists, optional=True, metavar="FILE"),
@@ -156,7 +166,7 @@ SETTINGS: tuple[Setting, ...] = (
         "TLS private key (PEM). Needs `certfile` too.",
         flags=("--keyfile",)),
     Setting(
-        "forwarded_allow_ips", c.IPList(), "127.0.0.1,::1",
+        "forwarded_allow_ips", c.IPList(), defaults.FORWARDED_ALLOW_IPS,
         "Peers trusted to set `Forwarded`/`X-Forwarded-*` headers (and the "
         "PROXY protocol header): IP addresses and CIDR networks, or `*` for any.",
         flags=("--forwarded-allow-ips",)),

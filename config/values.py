@@ -9,9 +9,12 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
+
+from zerodep_http.proxy import IPAllowList
+
+__all__ = ["Bind", "IPAllowList"]
 
 _HOSTNAME_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)\Z")
 # sockaddr_un.sun_path is 108 bytes on Linux, one of them the trailing NUL.
@@ -88,46 +91,3 @@ def _parse_port(port: str) -> int:
     if not port.isascii() or not port.isdigit() or int(port) > 65535:
         raise ValueError(f"port {port!r} is not a number from 0 to 65535")
     return int(port)
-
-
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-@dataclass(frozen=True)
-class IPAllowList:
-    """The peers trusted to set proxy headers: networks, or everyone (``*``)."""
-
-    networks: tuple[IPNetwork, ...] = ()
-    allow_all: bool = False
-
-    def __contains__(self, address: object) -> bool:
-        """Whether a peer address (text, as from getpeername) is trusted."""
-        if self.allow_all:
-            return True
-        try:
-            ip = ipaddress.ip_address(str(address))
-        except ValueError:  # unix socket peers and the like
-            return False
-        # A dual-stack socket reports IPv4 peers as ::ffff:a.b.c.d.
-        mapped = getattr(ip, "ipv4_mapped", None)
-        return any(ip in net or (mapped is not None and mapped in net)
-                   for net in self.networks)
-
-    def __str__(self) -> str:
-        if self.allow_all:
-            return "*"
-        return ",".join(
-            str(net.network_address) if net.prefixlen == net.max_prefixlen else str(net)
-            for net in self.networks)
-
-    @classmethod
-    def parse(cls, items: Iterable[str]) -> IPAllowList:
-        """Parse addresses, CIDR networks or ``*``; empty items are skipped."""
-        networks = []
-        allow_all = False
-        for item in (i.strip() for i in items):
-            if item == "*":
-                allow_all = True
-            elif item:
-                networks.append(ipaddress.ip_network(item))  # ValueError says why
-        return cls(() if allow_all else tuple(networks), allow_all)

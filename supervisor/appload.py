@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
 
 from zerodep_http.app import App
+
+if TYPE_CHECKING:
+    from zerodep_http.config import Config
 
 DEMO_APP = "zerodep_http.demo:app"
 
@@ -31,3 +35,9 @@ def load_app(spec: str | None) -> App:
     if not isinstance(app, App):
         raise AppLoadError(f"{spec} is a {type(app).__name__}, not a zerodep_http.App")
     return app
+
+
+def effective_config(config: Config, app: App) -> Config:
+    """The settings that apply to `app`: what it declares itself
+    (`App(max_body_size=...)`) wins over the server-wide settings."""
+    return config.override(app.declared_settings, f"app {config.app or DEMO_APP}")

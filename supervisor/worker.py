@@ -20,10 +20,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NoReturn
 
 from zerodep_http.parser import Limits
+from zerodep_http.protocol import ConnectionSettings
 from zerodep_http.server import Server
 
 from . import protocol
-from .appload import AppLoadError, load_app
+from .appload import AppLoadError, effective_config, load_app
 from .balance import SlotBalance
 from .logs import LOGS, AccessLog
 from .protocol import Exit
@@ -132,21 +133,18 @@ def new_event_loop(kind: str) -> asyncio.AbstractEventLoop:
 
 
 def build_server(app: App, config: Config, balance: SlotBalance | None = None) -> Server:
+    """The server for this worker, with the settings that apply to `app`."""
+    config = effective_config(config, app)
     limits = Limits(request_line=config.limit_request_line,
                     header_fields=config.limit_request_fields,
                     header_field_size=config.limit_request_field_size,
                     body_size=config.max_body_size)
-    options = {
-        "limits": limits,
-        "keep_alive": config.keep_alive,
-        "health_path": config.health_path,
-        "ready_path": config.ready_path,
-        "access_log": AccessLog(config.access_log_format) if config.access_logfile else None,
-        "forwarded_allow_ips": config.forwarded_allow_ips,
-        "proxy_protocol": config.proxy_protocol,
-        "balance": balance,
-    }
-    return Server(app, **options)
+    settings = ConnectionSettings(
+        limits=limits, keep_alive=config.keep_alive, read_timeout=config.read_timeout,
+        forwarded_allow_ips=config.forwarded_allow_ips, proxy_protocol=config.proxy_protocol,
+        access_log=AccessLog(config.access_log_format) if config.access_logfile else None)
+    return Server(app, settings, health_path=config.health_path, ready_path=config.ready_path,
+                  balance=balance)
 
 
 def build_ssl_context(config: Config) -> ssl.SSLContext | None:

@@ -1,4 +1,8 @@
-"""The application: routes, hooks, error handlers, and running it."""
+"""The application: routes, hooks and error handlers (the framework).
+
+Running it in this process (`run`, `serve`, `shutdown`) is `serving`'s
+business; these methods only hand over to it.
+"""
 
 from __future__ import annotations
 
@@ -6,21 +10,18 @@ import asyncio
 import inspect
 import logging
 import os
-import signal
-import ssl
-import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, TypeVar
 
-from .config.values import IPAllowList
+from . import defaults
 from .exceptions import HTTPException
+from .exchange import Channel, ClientDisconnected
 from .files import FileResponse, resolve_static
-from .listeners import BindError, bind_tcp, bind_unix, format_address, remove_unix
-from .parser import Limits
 from .requests import Request
 from .responses import Response, coerce_response
 from .routing import Endpoint, Router
-from .server import Server
+from .serving import LocalServer
 
 log = logging.getLogger("zerodep_http.error")
 
@@ -37,21 +38,52 @@ async def _call(endpoint: Endpoint, *args: Any, **kwargs: Any) -> Any:
     return result
 
 
-class App:
-    """A set of routes and hooks, and a server for them (`run`, `serve`)."""
+class _Declared:
+    """A setting the app may declare. What it declares wins over the
+    server-wide setting of the same name (`--max-body-size`, ...), the more
+    specific one, however the app is served; what it does not declare is
+    left to the server."""
 
-    def __init__(self, *, max_body_size: int = 1048576, read_timeout: float = 30.0) -> None:
-        self.max_body_size = max_body_size
-        self.read_timeout = read_timeout
+    def __init__(self, default: float, kind: type) -> None:
+        self.default = default
+        self.kind = kind
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, app: App | None, owner: type) -> Any:
+        if app is None:
+            return self
+        return app.declared_settings.get(self.name, self.default)
+
+    def __set__(self, app: App, value: Any) -> None:
+        if isinstance(value, bool) or not isinstance(value, (self.kind, int)) or value <= 0:
+            raise ValueError(f"{self.name} must be a positive {self.kind.__name__}, not {value!r}")
+        app.declared_settings[self.name] = value
+
+
+class App:
+    """A set of routes, hooks and error handlers."""
+
+    #: Largest request body accepted (413 past it).
+    max_body_size = _Declared(defaults.MAX_BODY_SIZE, int)
+    #: Seconds a request head, or a wait for more of its body, may take (408).
+    read_timeout = _Declared(defaults.READ_TIMEOUT, float)
+
+    def __init__(self, *, max_body_size: int | None = None,
+                 read_timeout: float | None = None) -> None:
+        #: The settings this app set itself, by name (see `_Declared`).
+        self.declared_settings: dict[str, Any] = {}
+        if max_body_size is not None:
+            self.max_body_size = max_body_size
+        if read_timeout is not None:
+            self.read_timeout = read_timeout
         self.router = Router()
-        self.port: int | None = None
         self._before_request: list[Endpoint] = []
         self._after_request: list[Endpoint] = []
         self._error_handlers: dict[int | type[BaseException], Endpoint] = {}
         self._methods: set[str] = set()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._force_stop = asyncio.Event()
+        self._local_server = LocalServer(self)
 
     # -- registration -------------------------------------------------------
 
@@ -131,6 +163,8 @@ class App:
         each extra coroutine layer costs as much as the routing.
         """
         try:
+            if request.channel.receiving:
+                await self._receive_body(request, request.channel)
             response = None
             for hook in self._before_request:
                 result = await _call(hook, request)
@@ -158,6 +192,8 @@ class App:
                 response = result if isinstance(result, Response) else coerce_response(result)
             if response.streamed:
                 self._prepare(response, request)
+        except ClientDisconnected:
+            raise
         except Exception as exc:
             response = await self._error_response(request, exc)
         for hook in self._after_request:
@@ -169,6 +205,17 @@ class App:
             if result is not None:
                 response = coerce_response(result)
         return response
+
+    async def _receive_body(self, request: Request, channel: Channel) -> None:
+        """Read the rest of the body before any hook or handler runs, unless
+        the client waits for `100 Continue` and no route would take it:
+        then it is never asked to send it."""
+        if channel.expects_continue and not self.wants_body(request):
+            return
+        pieces = [request.body] if request.body else []
+        while piece := await channel.receive():
+            pieces.append(piece)
+        request.body = b"".join(pieces)
 
     def _match(self, request: Request) -> tuple[Endpoint, dict[str, Any]] | Response:
         """The endpoint and its parameters, or the automatic OPTIONS answer;
@@ -233,105 +280,33 @@ class App:
             return handlers.get(500)
         return None
 
-    # -- serving --------------------------------------------------------------
+    # -- serving in this process (see `serving`) -----------------------------
 
-    async def serve(self, host: str = "127.0.0.1", port: int = 8000, *,
-                    ssl_context: ssl.SSLContext | None = None, socket: str | None = None,
-                    backlog: int = 2048, reuse_address: bool = True, reuse_port: bool = False,
-                    keep_alive: float = 5.0, graceful_timeout: float = 30.0,
-                    limits: Limits | None = None,
-                    forwarded_allow_ips: str | Iterable[str] = "127.0.0.1,::1",
-                    proxy_protocol: bool = False) -> None:
-        """Serve until `shutdown()`, then drain gracefully.
+    @property
+    def port(self) -> int | None:
+        """The port `run()` or `serve()` listens on, once bound."""
+        return self._local_server.port
 
-        `socket` is a unix socket path served instead of host and port.
-        `forwarded_allow_ips` (addresses, networks, `*`) are the peers whose
-        `Forwarded` / `X-Forwarded-*` headers (and PROXY protocol header,
-        with `proxy_protocol`) set `request.client_addr` and `request.scheme`.
-        """
-        if isinstance(forwarded_allow_ips, str):
-            forwarded_allow_ips = forwarded_allow_ips.split(",")
-        trusted = IPAllowList.parse(forwarded_allow_ips)
-        if socket is not None:
-            sock = bind_unix(socket, backlog=backlog)
-        else:
-            sock = bind_tcp(host, port, backlog=backlog, reuse_address=reuse_address,
-                            reuse_port=reuse_port)
-        self._loop = asyncio.get_running_loop()
-        self._stop = stop = asyncio.Event()
-        self._force_stop = asyncio.Event()
-        server = Server(self, limits=limits, keep_alive=keep_alive,
-                        forwarded_allow_ips=trusted, proxy_protocol=proxy_protocol)
-        try:
-            await server.start([sock], ssl_context=ssl_context, backlog=backlog)
-            address = sock.getsockname()
-            if socket is None:
-                self.port = address[1]
-            scheme = "https" if ssl_context else "http"
-            where = format_address(address)
-            log.info("Listening at: %s (%d)",
-                     where if socket is not None else f"{scheme}://{where}", os.getpid())
-            await stop.wait()
-            log.info("Shutting down: draining %d connection(s)", len(server.connections))
-            await server.shutdown(graceful_timeout, self._force_stop)
-        finally:
-            sock.close()
-            if socket is not None:
-                remove_unix(socket)
-            self._stop = None
+    @port.setter
+    def port(self, value: int | None) -> None:
+        self._local_server.port = value
+
+    async def serve(self, host: str = "127.0.0.1", port: int = 8000, **options: Any) -> None:
+        """Serve until `shutdown()`, then drain gracefully; the options are
+        `serving.LocalServer.serve`'s."""
+        await self._local_server.serve(host, port, **self._serve_options(options))
 
     def shutdown(self) -> None:
         """Ask a running server to stop gracefully; safe from any thread."""
-        loop, stop = self._loop, self._stop
-        if loop is None or stop is None:
-            return
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
-            stop.set()
-        else:
-            loop.call_soon_threadsafe(stop.set)
+        self._local_server.shutdown()
 
     def run(self, host: str = "127.0.0.1", port: int = 8000, **listen_options: Any) -> None:
         """Serve in this process until SIGINT or SIGTERM (a second one
         stops at once instead of draining)."""
-        _log_to_stderr()
+        self._local_server.run(host, port, **self._serve_options(listen_options))
 
-        async def main() -> None:
-            loop = asyncio.get_running_loop()
-            signals = (signal.SIGINT, signal.SIGTERM)
-            for signum in signals:
-                loop.add_signal_handler(signum, self._on_stop_signal)
-            try:
-                await self.serve(host, port, **listen_options)
-            finally:
-                # While the loop still runs: closing it shuts its wakeup
-                # pipe before it uninstalls these.
-                for signum in signals:
-                    loop.remove_signal_handler(signum)
-
-        try:
-            asyncio.run(main())
-        except BindError as exc:
-            log.error("%s", exc)
-            raise SystemExit(1) from None
-
-    def _on_stop_signal(self) -> None:
-        if self._stop is not None and self._stop.is_set():
-            self._force_stop.set()
-        self.shutdown()
-
-
-def _log_to_stderr() -> None:
-    """Give `run()` visible logs when the program configured none."""
-    root = logging.getLogger()
-    if root.handlers or logging.getLogger("zerodep_http").handlers:
-        return
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(
-        "[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s", "%Y-%m-%d %H:%M:%S %z"))
-    package_logger = logging.getLogger("zerodep_http")
-    package_logger.addHandler(handler)
-    package_logger.setLevel(logging.INFO)
+    def _serve_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        """The app's own settings, unless the caller passed them."""
+        options.setdefault("read_timeout", self.read_timeout)
+        options.setdefault("limits", replace(defaults.LIMITS, body_size=self.max_body_size))
+        return options

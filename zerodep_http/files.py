@@ -14,7 +14,6 @@ from .exceptions import HTTPException
 from .responses import OCTET_STREAM, Response
 
 if TYPE_CHECKING:
-    from .protocol import HTTPProtocol
     from .requests import Request
 
 _RANGE = re.compile(r"bytes=([0-9]{0,19})-([0-9]{0,19})")
@@ -83,16 +82,17 @@ class FileResponse(Response):
         self._offset, self._length = start, end - start + 1
         headers["content-range"] = f"bytes {start}-{end}/{size}"
 
-    async def send(self, connection: HTTPProtocol, request: Request) -> None:
-        file = self._file
-        if file is None:
+    def open_region(self, request: Request) -> tuple[BinaryIO, int, int] | None:
+        """The open file, offset and length to send; None when the status
+        carries no body (304, 412, 416), and the file is already closed.
+        Prepares the response first if that was not done yet."""
+        if self._file is None:
             self.prepare(request)
-            file = self._file
-        with file:  # type: ignore[union-attr]
-            if self.status_code in (304, 412, 416):
-                connection.send_response(Response(b"", self.status_code, self.headers), request)
-                return
-            await connection.send_file(self, request, file, self._offset, self._length)  # type: ignore[arg-type]
+        file = self._file
+        if self.status_code in (304, 412, 416):
+            file.close()  # type: ignore[union-attr]
+            return None
+        return file, self._offset, self._length  # type: ignore[return-value]
 
 
 def guess_type(path: str) -> str:

@@ -1,9 +1,15 @@
 """One connection's lifecycle: an asyncio Protocol around the parser.
 
 The protocol feeds received bytes to the sans-I/O parser, builds a
-`Request` from its events, runs the application and writes the response.
-Requests on one connection are answered strictly in order: while one is in
-the application, further pipelined bytes wait in the parser's buffer.
+`Request` from its events and hands it to the application it serves
+(`exchange.Application`), then writes the response the application
+describes or sends. It is also the request's `exchange.Channel`: the
+application reads the rest of the body and sends response events through
+it, and never touches the transport.
+
+Requests on one connection are answered strictly in order: while one is
+with the application, its body is still read, but pipelined bytes after it
+wait in the parser's buffer.
 """
 
 from __future__ import annotations
@@ -12,13 +18,20 @@ import asyncio
 import logging
 import os
 import socket
+from collections.abc import Callable, Container
+from dataclasses import dataclass
 from time import monotonic
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 from urllib.parse import unquote
 
+from . import defaults
 from .eager import EagerRunner
+from .exceptions import HTTPException
+from .exchange import BodyError, ClientDisconnected
+from .files import FileResponse
 from .parser import (
     END_OF_MESSAGE,
+    Limits,
     ProtocolError,
     RequestHead,
     RequestParser,
@@ -26,64 +39,176 @@ from .parser import (
 )
 from .proxy import forwarded_client, parse_proxy_header
 from .requests import Request
-from .responses import TEXT, Response
+from .responses import TEXT, Response, StreamingResponse, SwitchProtocol
 
 if TYPE_CHECKING:
-    from .files import FileResponse
-    from .server import Server
+    from .exchange import Application
 
 log = logging.getLogger("zerodep_http.error")
+
+#: Called once per response: (request, status, body bytes sent, seconds taken).
+AccessLog = Callable[[Request, int, int, float], None]
 
 # Statuses whose responses never carry a body (RFC 9110 6.4.1).
 _NO_BODY = frozenset({204, 304})
 # Files up to this size go out in the same write as the head.
 _SMALL_FILE = 64 * 1024
-# Pipelined bytes buffered while a request is in the application before
+# Pipelined bytes buffered while a request is with the application before
 # the connection stops reading from the socket.
 _MAX_PIPELINE_BUFFER = 256 * 1024
+# Request body received and not yet read by the application before the
+# connection stops reading from the socket.
+_MAX_UNREAD_BODY = 256 * 1024
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+# How long a connection closed with request bytes unread keeps dropping
+# what still arrives (see `_close`).
+_LINGER_SECONDS = 5.0
 
 
-class Phase:
-    """Where a connection is in its request cycle.
+@dataclass(frozen=True, slots=True)
+class ConnectionSettings:
+    """What every connection of a server is told once."""
 
-    Plain class constants rather than an Enum: an Enum member lookup costs
-    ten times as much, and the per-request path makes a dozen of them.
-    """
+    limits: Limits = defaults.LIMITS
+    keep_alive: float = defaults.KEEP_ALIVE
+    read_timeout: float = defaults.READ_TIMEOUT
+    # Peers (IP text) whose Forwarded / X-Forwarded-* headers, and PROXY
+    # protocol header when `proxy_protocol` is on, are believed.
+    forwarded_allow_ips: Container[str] | None = None
+    proxy_protocol: bool = False
+    # Paths answered by the owner (health and readiness), not the app.
+    probe_paths: frozenset[str] | None = None
+    access_log: AccessLog | None = None
 
-    IDLE = "idle"           # between requests, nothing received yet
-    HEAD = "head"           # part of a request head received
-    BODY = "body"           # head done, reading the body
-    APP = "app"             # the application has the request
-    STREAM = "stream"       # a streamed response is being written
-    CLOSED = "closed"
+
+class ConnectionOwner(Protocol):
+    """What a connection needs from the server that accepted it."""
+
+    date_line: bytes       # the `date` header field line, refreshed every second
+    draining: bool         # answer with `Connection: close` from now on
+    requests_served: int   # counted by the connections
+
+    def connection_made(self, connection: HTTPProtocol) -> None: ...
+    def connection_closed(self, connection: HTTPProtocol) -> None: ...
+    def probe_response(self, path: str) -> Response: ...
+
+
+# Where a connection is in its request cycle. Plain module constants, not
+# an Enum or class attributes: the per-request path compares a dozen of
+# them, and a global is one lookup.
+IDLE = "idle"           # between requests, nothing received yet
+HEAD = "head"           # part of a request head received
+BODY = "body"           # head parsed, taking the body bytes already here
+APP = "app"             # the application has the request
+STREAM = "stream"       # a response of unknown length is being written
+SWITCHED = "switched"   # handed to another protocol after a 101
+LINGER = "linger"       # answered; dropping what the client still sends
+CLOSED = "closed"
+
+
+class _Relay(asyncio.Protocol):
+    """The transport's protocol after a switch: passes everything on to the
+    new protocol, and the end of the connection to the HTTP connection
+    that the server still counts and drains."""
+
+    __slots__ = ("connection", "protocol")
+
+    def __init__(self, connection: HTTPProtocol, protocol: asyncio.Protocol) -> None:
+        self.connection, self.protocol = connection, protocol
+
+    def data_received(self, data: bytes) -> None:
+        self.protocol.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return self.protocol.eof_received()
+
+    def pause_writing(self) -> None:
+        self.protocol.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.protocol.resume_writing()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        try:
+            self.protocol.connection_lost(exc)
+        finally:
+            self.connection.connection_lost(exc)
+
+
+class _Discard:
+    """Stands in for the parser while a connection lingers."""
+
+    buffer = b""
+    in_message = False
+
+    def feed(self, data: bytes) -> None:
+        pass
+
+
+_DISCARD = _Discard()
 
 
 class HTTPProtocol(asyncio.Protocol):
-    """Serves HTTP/1.1 on one transport for a `Server`."""
+    """Serves HTTP/1.1 on one transport for an application."""
 
-    def __init__(self, server: Server) -> None:
-        self.server = server
-        self.app = server.app
-        self.parser = RequestParser(server.limits)
-        self.phase = Phase.IDLE
+    # Slots: every request reads a few dozen of these, and an instance dict
+    # this large would make each read a hashed lookup.
+    __slots__ = (
+        "application", "settings", "owner", "parser", "phase", "deadline", "transport",
+        "client_addr", "scheme", "receiving", "closed", "expects_continue", "_loop",
+        "_request", "_keep_alive", "_runner", "_advancing", "_peer_closed",
+        "_reading_paused", "_started", "_body", "_body_unread", "_body_error",
+        "_body_waiter", "_closed_waiter", "_head", "_body_allowed", "_chunked",
+        "_content_length", "_sent", "_status", "_write_paused", "_drain_waiters",
+        "_trusted_proxy", "_proxy_header", "_persistent", "_drop_input", "_streaming",
+        "_switched_to", "__weakref__",
+    )
+
+    def __init__(self, application: Application, settings: ConnectionSettings,
+                 owner: ConnectionOwner) -> None:
+        self.application = application
+        self.settings = settings
+        self.owner = owner
+        self.parser = RequestParser(settings.limits)
+        self.phase = IDLE
         self.deadline: float | None = None
         self.transport: asyncio.Transport | None = None
         self.client_addr: tuple[str, int] | None = None
         self.scheme = "http"
+        # The channel, as the application sees it (see exchange.Channel).
+        self.receiving = False
+        self.closed = False
+        self.expects_continue = False
         self._loop = asyncio.get_running_loop()
         self._request: Request | None = None
-        self._body: list[bytes] = []
         self._keep_alive = True
+        self._persistent = False
+        # Set when an answer goes out before the request was read whole.
+        self._drop_input = False
+        # While the connection iterates a StreamingResponse: a client gone
+        # then cancels it, since the iterator may wait long for its next item.
+        self._streaming = False
+        self._switched_to: asyncio.Protocol | None = None  # after a 101
         self._runner = EagerRunner(self._loop)
+        self._advancing = False
+        self._peer_closed = False
+        self._reading_paused = False
+        self._started = 0.0
+        # The request body: pieces not yet read, and what stops them.
+        self._body: list[bytes] = []
+        self._body_unread = 0
+        self._body_error: Exception | None = None
+        self._body_waiter: asyncio.Future[None] | None = None
+        self._closed_waiter: asyncio.Future[None] | None = None
+        # The response being written.
+        self._head = b""              # encoded, waiting to go out with the body
+        self._body_allowed = False
+        self._chunked = False
+        self._content_length: int | None = None
+        self._sent = 0
+        self._status = 0
         self._write_paused = False
         self._drain_waiters: list[asyncio.Future[None]] = []
-        self._reading_paused = False
-        self._chunked = False
-        self._stream_status = 0
-        self._stream_sent = 0
-        self._peer_closed = False
-        self._advancing = False
-        self._started = 0.0
         # Whether the peer is a proxy trusted to say who the client is.
         self._trusted_proxy = False
         self._proxy_header: bytearray | None = None  # until PROXY header read
@@ -101,14 +226,18 @@ class HTTPProtocol(asyncio.Protocol):
         self.client_addr = tuple(peer[:2]) if isinstance(peer, tuple) else None  # type: ignore[assignment]
         if transport.get_extra_info("sslcontext") is not None:
             self.scheme = "https"
-        trusted = self.server.forwarded_allow_ips
+        settings = self.settings
+        trusted = settings.forwarded_allow_ips
         if trusted is not None and self.client_addr is not None:
             self._trusted_proxy = self.client_addr[0] in trusted
-        if self.server.proxy_protocol and self._trusted_proxy:
+        if settings.proxy_protocol and self._trusted_proxy:
             self._proxy_header = bytearray()
-        self.server.connections.add(self)
+        # Whether requests may keep the connection open: not with a
+        # keep-alive timeout of 0, nor once the server drains (going_away).
+        self._persistent = settings.keep_alive > 0 and not self.owner.draining
+        self.owner.connection_made(self)
         # The first request's head must arrive within the read timeout.
-        self.deadline = monotonic() + self.server.read_timeout
+        self.deadline = monotonic() + settings.read_timeout
 
     def data_received(self, data: bytes) -> None:
         if self._proxy_header is not None:
@@ -117,11 +246,10 @@ class HTTPProtocol(asyncio.Protocol):
                 return
         self.parser.feed(data)
         phase = self.phase
-        if phase is Phase.IDLE or phase is Phase.HEAD or phase is Phase.BODY:
+        if phase is IDLE or phase is HEAD or self.receiving:
             self._advance()
-        elif len(self.parser.buffer) > _MAX_PIPELINE_BUFFER and not self._reading_paused:
-            self._reading_paused = True
-            self.transport.pause_reading()  # type: ignore[union-attr]
+        elif len(self.parser.buffer) > _MAX_PIPELINE_BUFFER:
+            self._pause_reading()
 
     def _read_proxy_header(self, data: bytes) -> bytes:
         """Take the PROXY protocol header off the front of the connection;
@@ -144,20 +272,27 @@ class HTTPProtocol(asyncio.Protocol):
 
     def eof_received(self) -> bool | None:
         # A client that half-closes still gets the response it is waiting
-        # for; but a stream has no natural end, so there EOF means gone.
+        # for; but a body cannot arrive any more, and a stream has no
+        # natural end, so there EOF means gone.
         self._peer_closed = True
-        if self.phase is not Phase.APP:
+        if self.receiving:
+            self._fail_body(ClientDisconnected("the client closed before its body ended"))
+        if self.phase is not APP:
             self._close()
         return True
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self.phase is Phase.STREAM:
-            self._runner.cancel()  # closes the generator (aclose)
+        if self._streaming:
+            self._runner.cancel()  # the stream's iterator is closed (aclose)
         else:
             self._runner.close()  # a handler in progress may finish
-        self.phase = Phase.CLOSED
-        self.server.connection_closed(self)
-        self._wake_writers(ConnectionResetError("client went away"))
+        self.phase = CLOSED
+        self._set_closed()
+        self.owner.connection_closed(self)
+        gone = ClientDisconnected("client went away")
+        if self.receiving:
+            self._fail_body(gone)
+        self._wake_writers(gone)
 
     def pause_writing(self) -> None:
         self._write_paused = True
@@ -169,8 +304,11 @@ class HTTPProtocol(asyncio.Protocol):
     # -- reading requests -----------------------------------------------------
 
     def _advance(self) -> None:
-        """Parse what is buffered and hand complete requests to the app.
+        """Parse what is buffered: start requests and feed their bodies.
 
+        A request goes to the application once its body is complete or,
+        failing that, once the bytes received so far are taken; the rest of
+        its body then reaches the application through `receive()`.
         Responses written synchronously come back here through
         `_finish_response`; the flag keeps that from recursing, so a long
         pipeline is a loop, not a deep stack.
@@ -184,41 +322,50 @@ class HTTPProtocol(asyncio.Protocol):
                 try:
                     event = parser.next_event()
                 except ProtocolError as exc:
-                    self._reject(exc)
+                    self._protocol_error(exc)
                     return
                 if event is None:
-                    self._set_read_deadline()
+                    phase = self.phase
+                    if phase is BODY:
+                        # The application reads the rest, and these first.
+                        self._body_unread = sum(map(len, self._body))
+                        self._dispatch()
+                    elif phase is IDLE and parser.in_message:
+                        # The whole head gets one deadline, however it trickles in.
+                        self.phase = HEAD
+                        self.deadline = monotonic() + self.settings.read_timeout
                     return
                 if event.__class__ is RequestHead:
                     self._start_request(event)  # type: ignore[arg-type]
                 elif event is END_OF_MESSAGE:
-                    self._dispatch()
+                    self.receiving = False
+                    if self.phase is BODY:
+                        if self._body:
+                            self._request.body = b"".join(self._body)  # type: ignore[union-attr]
+                            self._body = []
+                        self._dispatch()
+                    else:
+                        self._wake_body_reader()
                 else:
                     self._body.append(event)  # type: ignore[arg-type]
-                    self.deadline = None  # refreshed once the buffer runs dry
+                    if self.phase is not BODY:
+                        self._body_unread += len(event)  # type: ignore[arg-type]
+                        self._wake_body_reader()
+                        if self._body_unread > _MAX_UNREAD_BODY:
+                            self._pause_reading()
+                            return
                 phase = self.phase
-                if phase is Phase.IDLE:
+                if phase is IDLE:
                     if not parser.buffer:  # answered at once, nothing pipelined
                         return
-                elif phase is not Phase.BODY:
+                elif phase is not BODY and not self.receiving:
                     return
         finally:
             self._advancing = False
 
-    def _set_read_deadline(self) -> None:
-        phase = self.phase
-        if phase is Phase.BODY:
-            self.deadline = monotonic() + self.server.read_timeout
-        elif self.parser.in_message:
-            if phase is Phase.IDLE:
-                # The whole head gets one deadline, however it trickles in.
-                self.phase = Phase.HEAD
-                self.deadline = monotonic() + self.server.read_timeout
-
     def _start_request(self, head: RequestHead) -> None:
-        self._body = []
-        # A keep-alive timeout of 0 turns persistent connections off.
-        self._keep_alive = head.keep_alive and self.server.keep_alive > 0
+        settings = self.settings
+        self._keep_alive = head.keep_alive and self._persistent
         target = head.target
         path, _, query = target.partition("?")
         if "%" in path:
@@ -228,50 +375,99 @@ class HTTPProtocol(asyncio.Protocol):
         if self._trusted_proxy and (
                 "forwarded" in headers or "x-forwarded-for" in headers
                 or "x-forwarded-proto" in headers):
-            client, proto = forwarded_client(headers, self.server.forwarded_allow_ips)  # type: ignore[arg-type]
+            client, proto = forwarded_client(headers, settings.forwarded_allow_ips)  # type: ignore[arg-type]
             client_addr = client or client_addr
             scheme = proto or scheme
-        self._request = request = Request(
+        self._request = Request(
             head.method, path, query, headers, b"", client_addr,
-            self.app, head.http_version, scheme)
-        self.phase = Phase.BODY
-        if self.server.access_log is not None:
+            self.application, head.http_version, scheme, self)
+        self.phase = BODY
+        self.receiving = True  # until END_OF_MESSAGE
+        if head.expect_continue:  # else already False: see receive()
+            self.expects_continue = head.content_length != 0
+        if settings.access_log is not None:
             self._started = monotonic()
-        if head.expect_continue:
-            if head.content_length != 0 and self.app.wants_body(request):
-                self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # type: ignore[union-attr]
-            else:
-                # Answer without the body; the client may send it anyway,
-                # so this connection cannot carry another request.
-                self._keep_alive = False
-                self._dispatch()
 
     def _dispatch(self) -> None:
         request = self._request
-        if self._body:
-            request.body = b"".join(self._body)  # type: ignore[union-attr]
-            self._body = []
-        self.phase = Phase.APP
+        self.phase = APP
         self.deadline = None
-        probes = self.server.probe_paths
+        probes = self.settings.probe_paths
         if probes is not None and request.path in probes:  # type: ignore[union-attr]
-            self.send_response(self.server.probe_response(request.path), request)  # type: ignore[union-attr, arg-type]
+            self._send_whole(self.owner.probe_response(request.path), request)  # type: ignore[union-attr, arg-type]
             return
-        self._runner.run(self._run_app(request))  # type: ignore[arg-type]
+        self._runner.run(self._serve(request))  # type: ignore[arg-type]
 
-    async def _run_app(self, request: Request) -> None:
+    async def _serve(self, request: Request) -> None:
         try:
-            response = await self.app.handle(request)
-            if response.streamed:
-                await response.send(self, request)  # type: ignore[attr-defined]
+            response = await self.application.handle(request)
+            if response is None:
+                self._check_responded(request)
+            elif not response.streamed:
+                self._send_whole(response, request)
             else:
-                self.send_response(response, request)
+                await self._send_described(response, request)
         except (asyncio.CancelledError, ConnectionError):
             self._close()
         except Exception:
             log.exception("Error while sending the response to %s %s",
                           request.method, request.path)
             self.abort()
+
+    # -- the request body, as the application reads it ------------------------
+
+    async def receive(self) -> bytes:
+        """The next piece of the request body; b"" once it has all arrived."""
+        while True:
+            body = self._body
+            if body:
+                piece = body.pop(0)
+                self._body_unread -= len(piece)
+                if self._reading_paused and self.receiving and self._body_unread <= _MAX_UNREAD_BODY:
+                    self._resume_reading()
+                    self._advance()
+                return piece
+            if self._body_error is not None:
+                raise self._body_error
+            if not self.receiving:
+                return b""
+            if self.expects_continue:
+                self.expects_continue = False
+                if not self._status:  # no final response begun yet
+                    self.transport.write(_CONTINUE)  # type: ignore[union-attr]
+            waiter = self._body_waiter = self._loop.create_future()
+            self.deadline = monotonic() + self.settings.read_timeout
+            try:
+                await waiter
+            finally:
+                self._body_waiter = None
+                self.deadline = None
+
+    def _wake_body_reader(self) -> None:
+        waiter = self._body_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _fail_body(self, error: Exception) -> None:
+        """The body will not arrive: `receive()` raises `error` from now on."""
+        self.receiving = False
+        self._keep_alive = False
+        if self._body_error is None:
+            self._body_error = error
+        self._wake_body_reader()
+
+    async def wait_closed(self) -> None:
+        if self.closed:
+            return
+        if self._closed_waiter is None:
+            self._closed_waiter = self._loop.create_future()
+        await asyncio.shield(self._closed_waiter)
+
+    def _set_closed(self) -> None:
+        self.closed = True
+        waiter = self._closed_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     # -- writing responses ----------------------------------------------------
 
@@ -284,21 +480,24 @@ class HTTPProtocol(asyncio.Protocol):
         except ValueError as exc:
             log.error("Refused the response to %s %s: %s", request.method, request.path, exc)
             self._keep_alive = False
-            self.send_response(Response("Internal Server Error", 500), request)
+            self._send_whole(Response("Internal Server Error", 500), request)
             return None
-        if self.server.draining:
+        if self.receiving:
+            # A body the application did not read cannot be skipped safely
+            # in every case (no 100 Continue went out): close after this.
             self._keep_alive = False
+            self._drop_input = True
         if not self._keep_alive:
             connection = b"connection: close\r\n\r\n"
         elif request.http_version == "1.0":
             connection = b"connection: keep-alive\r\n\r\n"
         else:
             connection = b"\r\n"
-        return prefix + self.server.date_line + framing + connection
+        return prefix + self.owner.date_line + framing + connection
 
-    def send_response(self, response: Response, request: Request) -> None:
+    def _send_whole(self, response: Response, request: Request) -> None:
         """Write a response whose body is in memory, then go on."""
-        if self.phase is Phase.CLOSED:
+        if self.phase is CLOSED:
             return
         status = response.status_code
         body = response.body
@@ -312,81 +511,200 @@ class HTTPProtocol(asyncio.Protocol):
         if head is None:
             return
         self.transport.write(head + body if body else head)  # type: ignore[union-attr]
-        if self.server.access_log is not None:
+        if self.settings.access_log is not None:
             self._log_access(request, status, len(body))
         self._finish_response()
 
-    def _log_access(self, request: Request, status: int, size: int) -> None:
-        try:
-            self.server.access_log(request, status, size, monotonic() - self._started)  # type: ignore[misc]
-        except Exception:
-            log.exception("Error in the access log")
+    async def _send_described(self, response: Response, request: Request) -> None:
+        """Write a response whose body is a stream, a file or another protocol."""
+        if isinstance(response, StreamingResponse):
+            try:
+                if self.start_response(response):
+                    self._streaming = True
+                    async for chunk in response.chunks():
+                        await self.send_body(chunk)
+            finally:
+                self._streaming = False
+                await response.close()
+            self.end_response()
+        elif isinstance(response, FileResponse):
+            await self._send_file_response(response, request)
+        elif isinstance(response, SwitchProtocol):
+            self._switch_protocol(response, request)
+        else:
+            raise TypeError(f"cannot send a {type(response).__name__}")
 
-    def start_stream(self, response: Response, request: Request) -> bool:
-        """Send the head of a streamed response; False if no body may follow."""
+    async def _send_file_response(self, response: FileResponse, request: Request) -> None:
+        try:
+            region = response.open_region(request)
+        except HTTPException as exc:  # the file went away since the handler ran
+            self._send_whole(Response(exc.message, exc.status_code, exc.headers), request)
+            return
+        if region is None:
+            self._send_whole(Response(b"", response.status_code, response.headers), request)
+            return
+        file, offset, length = region
+        with file:
+            # Still APP: a client that half-closed after its request
+            # gets the whole file, unlike a stream, which has no end to wait for.
+            if self.start_response(response, length):
+                await self.send_file(file, offset, length)
+            self.end_response()
+
+    def start_response(self, response: Response, content_length: int | None = None) -> bool:
+        """Begin a response sent as events; False if no body may follow
+        (HEAD, 1xx, 204, 304, or header fields that were refused).
+
+        With a length, the head waits to go out with the first piece of the
+        body; without one it goes out at once (a stream may wait long for
+        its first piece), and the body is chunked, or ends with the
+        connection for HTTP/1.0.
+        """
+        request = self._request
         status = response.status_code
-        no_body = request.method == "HEAD" or status in _NO_BODY or status < 200
-        if no_body:
+        self._body_allowed = not (request.method == "HEAD" or status in _NO_BODY  # type: ignore[union-attr]
+                                  or status < 200)
+        self._chunked = False
+        if status in _NO_BODY or status < 200:
             framing = b""
-        elif request.http_version == "1.1":
+        elif content_length is not None:
+            framing = b"content-length: %d\r\n" % content_length
+        elif not self._body_allowed:
+            framing = b""
+        elif request.http_version == "1.1":  # type: ignore[union-attr]
             framing = b"transfer-encoding: chunked\r\n"
+            self._chunked = True
         else:
             # HTTP/1.0 has no chunked coding: the body ends when we close.
             self._keep_alive = False
             framing = b""
-        head = self._encode_head(response, request, framing)
+        head = self._encode_head(response, request, framing)  # type: ignore[arg-type]
         if head is None:
+            self._body_allowed = False
             return False
-        self._chunked = bool(framing)
-        self._stream_status = status
-        self._stream_sent = 0
-        self.phase = Phase.STREAM
-        self.transport.write(head)  # type: ignore[union-attr]
-        return not no_body
-
-    async def write_chunk(self, chunk: str | bytes) -> None:
-        if isinstance(chunk, str):
-            chunk = chunk.encode("utf-8")
-        if not chunk:
-            return  # an empty chunk would end the body
-        if self.phase is Phase.CLOSED:
-            raise ConnectionResetError("client went away")
-        if self._chunked:
-            self.transport.write(b"%x\r\n%b\r\n" % (len(chunk), chunk))  # type: ignore[union-attr]
+        self._status = status
+        self._sent = 0
+        self._content_length = content_length if self._body_allowed else None
+        if content_length is None and self._body_allowed:
+            self.phase = STREAM
+            self.transport.write(head)  # type: ignore[union-attr]
         else:
-            self.transport.write(chunk)  # type: ignore[union-attr]
-        self._stream_sent += len(chunk)
+            self._head = head
+        return self._body_allowed
+
+    async def send_body(self, data: bytes | str) -> None:
+        """Send a piece of the body; waits while the client is slow."""
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        if not data or not self._body_allowed:
+            return  # an empty chunk would end the body
+        if self.phase is CLOSED:
+            raise ClientDisconnected("client went away")
+        self._count_sent(len(data))
+        head, self._head = self._head, b""
+        if self._chunked:
+            self.transport.write(b"%x\r\n%b\r\n" % (len(data), data))  # type: ignore[union-attr]
+        else:
+            self.transport.write(head + data if head else data)  # type: ignore[union-attr]
         if self._write_paused:
             await self._drain()
 
-    def end_stream(self, request: Request) -> None:
-        if self.phase is not Phase.STREAM:
-            return  # closed, or the head was refused
-        if self._chunked:
-            self.transport.write(b"0\r\n\r\n")  # type: ignore[union-attr]
-        if self.server.access_log is not None:
-            self._log_access(request, self._stream_status, self._stream_sent)
-        self._finish_response()
-
-    async def send_file(self, response: FileResponse, request: Request,
-                        file: BinaryIO, offset: int, length: int) -> None:
-        head = self._encode_head(response, request, b"content-length: %d\r\n" % length)
-        if head is None:
+    async def send_file(self, file: BinaryIO, offset: int, length: int) -> None:
+        """Send `length` bytes of `file` from `offset` as a piece of the body."""
+        if length <= 0 or not self._body_allowed:
             return
+        if self.phase is CLOSED:
+            raise ClientDisconnected("client went away")
+        self._count_sent(length)
         transport = self.transport
-        if request.method == "HEAD":
-            length = 0
-            transport.write(head)  # type: ignore[union-attr]
-        elif length <= _SMALL_FILE:
+        head, self._head = self._head, b""
+        if self._chunked:
+            head += b"%x\r\n" % length
+        if length <= _SMALL_FILE:
             transport.write(head + os.pread(file.fileno(), length, offset))  # type: ignore[union-attr]
         else:
-            # Still Phase.APP: a client that half-closed after its request
-            # gets the whole file, unlike a stream, which has no end to wait for.
-            transport.write(head)  # type: ignore[union-attr]
+            if head:
+                transport.write(head)  # type: ignore[union-attr]
             await self._loop.sendfile(transport, file, offset, length)  # type: ignore[arg-type]
-        if self.server.access_log is not None:
-            self._log_access(request, response.status_code, length)
+        if self._chunked:
+            transport.write(b"\r\n")  # type: ignore[union-attr]
+        if self._write_paused:
+            await self._drain()
+
+    def _count_sent(self, size: int) -> None:
+        self._sent += size
+        if self._content_length is not None and self._sent > self._content_length:
+            raise RuntimeError(f"response body longer than its Content-Length "
+                               f"({self._content_length})")
+
+    def end_response(self) -> None:
+        """End the response begun with `start_response`, then go on."""
+        phase = self.phase
+        if phase is not APP and phase is not STREAM:
+            return  # closed, or the head was refused and a 500 went out
+        request = self._request
+        if self._head:
+            self.transport.write(self._head)  # type: ignore[union-attr]
+            self._head = b""
+        if self._chunked:
+            self.transport.write(b"0\r\n\r\n")  # type: ignore[union-attr]
+        elif self._content_length is not None and self._sent < self._content_length:
+            log.error("Response to %s %s ended after %d of its %d bytes; closing",
+                      request.method, request.path, self._sent, self._content_length)  # type: ignore[union-attr]
+            self.abort()
+            return
+        if self.settings.access_log is not None:
+            self._log_access(request, self._status, self._sent)  # type: ignore[arg-type]
+        self._status = 0
         self._finish_response()
+
+    def _check_responded(self, request: Request) -> None:
+        """After an application that sends events returned: it must have
+        ended what it started, or started nothing (a 500 then)."""
+        if self._request is not request or self.phase is CLOSED:
+            return  # answered, or gone
+        if self._head or self.phase is STREAM or self._status:
+            self.end_response()
+        else:
+            log.error("The application returned no response to %s %s",
+                      request.method, request.path)
+            self._keep_alive = False
+            self._send_whole(Response("Internal Server Error", 500), request)
+
+    def _switch_protocol(self, response: SwitchProtocol, request: Request) -> None:
+        """Write the 101 and hand the transport to the new protocol."""
+        if self.receiving:
+            raise RuntimeError("cannot switch protocols before the request body ended")
+        try:
+            prefix = response.head_prefix()
+        except ValueError as exc:
+            log.error("Refused the response to %s %s: %s", request.method, request.path, exc)
+            self._keep_alive = False
+            self._send_whole(Response("Internal Server Error", 500), request)
+            return
+        transport = self.transport
+        transport.write(prefix + self.owner.date_line + b"connection: upgrade\r\n\r\n")  # type: ignore[union-attr]
+        if self.settings.access_log is not None:
+            self._log_access(request, 101, 0)
+        protocol = self._switched_to = response.protocol_factory()
+        already_received = bytes(self.parser.buffer)
+        self.phase = SWITCHED
+        self.deadline = None
+        self._request = None
+        self._runner.close()
+        self.owner.requests_served += 1
+        # This connection stays what the server drains and counts; the
+        # bytes go straight to the new protocol.
+        transport.set_protocol(_Relay(self, protocol))  # type: ignore[union-attr]
+        protocol.connection_made(transport)  # type: ignore[arg-type]
+        if already_received:
+            protocol.data_received(already_received)  # type: ignore[attr-defined]
+
+    def _log_access(self, request: Request, status: int, size: int) -> None:
+        try:
+            self.settings.access_log(request, status, size, monotonic() - self._started)  # type: ignore[misc]
+        except Exception:
+            log.exception("Error in the access log")
 
     async def _drain(self) -> None:
         waiter = self._loop.create_future()
@@ -404,65 +722,118 @@ class HTTPProtocol(asyncio.Protocol):
 
     def _finish_response(self) -> None:
         self._request = None
-        self.server.requests_served += 1
-        if not self._keep_alive or self.phase is Phase.CLOSED or (
+        self.owner.requests_served += 1
+        if not self._keep_alive or self.phase is CLOSED or (
                 self._peer_closed and not self.parser.buffer):
             self._close()
             return
-        self.phase = Phase.IDLE
+        self.phase = IDLE
         self.parser.start_next_message()
         if self._reading_paused:
-            self._reading_paused = False
-            self.transport.resume_reading()  # type: ignore[union-attr]
-        self.deadline = monotonic() + self.server.keep_alive
+            self._resume_reading()
+        self.deadline = monotonic() + self.settings.keep_alive
         if self.parser.buffer:
             self._advance()
 
+    def _pause_reading(self) -> None:
+        if not self._reading_paused:
+            self._reading_paused = True
+            self.transport.pause_reading()  # type: ignore[union-attr]
+
+    def _resume_reading(self) -> None:
+        self._reading_paused = False
+        self.transport.resume_reading()  # type: ignore[union-attr]
+
     # -- errors, timeouts, closing ----------------------------------------------
+
+    def _protocol_error(self, exc: ProtocolError) -> None:
+        """The parser refused the bytes: the connection answers, unless the
+        application already has the request, which then learns it from
+        `receive()` and answers itself."""
+        if self.phase is APP or self.phase is STREAM:
+            peer = self.client_addr[0] if self.client_addr else "?"
+            log.info("%d %s from %s", exc.status, exc.reason, peer)
+            self._fail_body(BodyError(exc.status, exc.reason))
+        else:
+            self._reject(exc)
 
     def _reject(self, exc: ProtocolError) -> None:
         """Answer a request the parser refused, then close."""
         peer = self.client_addr[0] if self.client_addr else "?"
         log.info("%d %s from %s", exc.status, exc.reason, peer)
-        if self.phase is Phase.CLOSED:
+        if self.phase is CLOSED:
             return
         self._keep_alive = False
+        self._drop_input = True
+        self.receiving = False
         body = f"{exc.reason}\n".encode()
         response = Response(body, exc.status, content_type=TEXT)
         # Answered as to a GET, whatever was asked: the error page must carry
         # its body, and the request may not even have a method yet.
-        self.phase = Phase.APP
-        self.send_response(response, Request("GET", "", "", {}))
+        self.phase = APP
+        self._send_whole(response, Request("GET", "", "", {}))
 
     def on_deadline(self) -> None:
         """The server's timer found this connection past its deadline."""
         self.deadline = None
-        if self.phase is Phase.HEAD or self.phase is Phase.BODY:
-            self.parser = RequestParser(self.server.limits)  # never parse on
+        if self.phase is HEAD:
+            self.parser = RequestParser(self.settings.limits)  # never parse on
             self._reject(RequestTimeout("request not received in time"))
+        elif self._body_waiter is not None:
+            # The application waits for a body that does not come.
+            self._fail_body(BodyError(408, "request body not received in time"))
         else:
             self._close()
 
+    def going_away(self) -> None:
+        """The server drains: answer what is in flight with `Connection:
+        close`, and take no further request. A protocol switched to is told
+        if it listens (`going_away()`: a WebSocket sends its close)."""
+        self._persistent = False
+        if self.phase is SWITCHED:
+            going_away = getattr(self._switched_to, "going_away", None)
+            if going_away is not None:
+                going_away()
+        elif self.phase is not IDLE:
+            self._keep_alive = False
+
     def close_if_idle(self) -> bool:
         """Used by a draining server: drop a connection between requests."""
-        if self.phase is Phase.IDLE and not self.parser.in_message:
+        if (self.phase is IDLE and not self.parser.in_message) or self.phase is LINGER:
             self._close()
             return True
         return False
 
     def _close(self) -> None:
-        if self.phase is Phase.STREAM:
+        phase = self.phase
+        if self._streaming:
             self._runner.cancel()
-        if self.phase is not Phase.CLOSED:
-            self.phase = Phase.CLOSED
-            self.deadline = None
-            self.transport.close()  # type: ignore[union-attr]
+        if phase is CLOSED:
+            return
+        self._set_closed()
+        if (self._drop_input and phase is not LINGER and not self._peer_closed
+                and self.transport.can_write_eof()):  # type: ignore[union-attr]
+            # The client may still be sending what will never be read.
+            # Closing now would reset the connection, and a reset can make
+            # the client lose the answer it has not read yet: end our side,
+            # and drop what arrives until the client ends its side too.
+            self.phase = LINGER
+            self.parser = _DISCARD  # type: ignore[assignment]
+            self.deadline = monotonic() + _LINGER_SECONDS
+            if self._reading_paused:
+                self._resume_reading()
+            self.transport.write_eof()  # type: ignore[union-attr]
+            return
+        self.phase = CLOSED
+        self.deadline = None
+        self.transport.close()  # type: ignore[union-attr]
 
     def abort(self) -> None:
         """Drop the connection without flushing (a broken response, or the
         end of a drain)."""
         self._runner.cancel()
-        if self.phase is not Phase.CLOSED:
-            self.phase = Phase.CLOSED
+        if self.phase is not CLOSED:
+            self.phase = CLOSED
             self.deadline = None
+            self._set_closed()
             self.transport.abort()  # type: ignore[union-attr]

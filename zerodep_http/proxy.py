@@ -7,11 +7,54 @@ import ipaddress
 import re
 import socket
 import struct
-from collections.abc import Container
+from collections.abc import Container, Iterable
+from dataclasses import dataclass
 
 from .parser import BadRequest
 
 Address = tuple[str, int]
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class IPAllowList:
+    """The peers trusted to set proxy headers: networks, or everyone (``*``)."""
+
+    networks: tuple[IPNetwork, ...] = ()
+    allow_all: bool = False
+
+    def __contains__(self, address: object) -> bool:
+        """Whether a peer address (text, as from getpeername) is trusted."""
+        if self.allow_all:
+            return True
+        try:
+            ip = ipaddress.ip_address(str(address))
+        except ValueError:  # unix socket peers and the like
+            return False
+        # A dual-stack socket reports IPv4 peers as ::ffff:a.b.c.d.
+        mapped = getattr(ip, "ipv4_mapped", None)
+        return any(ip in net or (mapped is not None and mapped in net)
+                   for net in self.networks)
+
+    def __str__(self) -> str:
+        if self.allow_all:
+            return "*"
+        return ",".join(
+            str(net.network_address) if net.prefixlen == net.max_prefixlen else str(net)
+            for net in self.networks)
+
+    @classmethod
+    def parse(cls, items: Iterable[str]) -> IPAllowList:
+        """Parse addresses, CIDR networks or ``*``; empty items are skipped."""
+        networks = []
+        allow_all = False
+        for item in (i.strip() for i in items):
+            if item == "*":
+                allow_all = True
+            elif item:
+                networks.append(ipaddress.ip_network(item))  # ValueError says why
+        return cls(() if allow_all else tuple(networks), allow_all)
+
 
 _SCHEMES = frozenset({"http", "https", "ws", "wss"})
 # RFC 7239 forwarded-pair: token "=" ( token / quoted-string ).

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qs
 
 from .exceptions import HTTPException
-
-if TYPE_CHECKING:
-    from .app import App
 
 _UNSET: Any = object()
 
@@ -21,23 +18,41 @@ class InvalidBody(HTTPException, ValueError):
         super().__init__(400, message)
 
 
+class Detached:
+    """The channel of a request built by hand rather than received: its
+    body is whole, and there is no client to answer through."""
+
+    receiving = False
+    closed = True
+    expects_continue = False
+
+    def __getattr__(self, name: str) -> Any:
+        raise RuntimeError(f"a request built by hand has no connection ({name})")
+
+
+DETACHED = Detached()
+
+
 class Request:
     """One parsed HTTP request.
 
     `path` is percent-decoded; `headers` has lower-case names, repeated
     fields joined with ", "; `query_params` maps each name to every value
-    it was given, in order.
+    it was given, in order. `app` is the application serving it, and
+    `channel` the connection it came on (an `exchange.Channel`).
     """
 
     __slots__ = (
         "method", "path", "query_string", "headers", "body", "path_params",
-        "client_addr", "app", "http_version", "scheme", "_query_params", "_json",
+        "client_addr", "app", "http_version", "scheme", "channel", "_query_params",
+        "_json",
     )
 
     def __init__(self, method: str, path: str, query_string: str,
                  headers: dict[str, str], body: bytes = b"",
-                 client_addr: tuple[str, int] | None = None, app: App | None = None,
-                 http_version: str = "1.1", scheme: str = "http") -> None:
+                 client_addr: tuple[str, int] | None = None, app: Any = None,
+                 http_version: str = "1.1", scheme: str = "http",
+                 channel: Any = DETACHED) -> None:
         self.method = method
         self.path = path
         self.query_string = query_string
@@ -48,6 +63,7 @@ class Request:
         self.app = app
         self.http_version = http_version
         self.scheme = scheme
+        self.channel = channel
         self._query_params: dict[str, list[str]] | None = None
         self._json: Any = _UNSET
 

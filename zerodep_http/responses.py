@@ -8,11 +8,7 @@ import json
 import re
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from .protocol import HTTPProtocol
-    from .requests import Request
+from typing import Any
 
 TEXT = "text/plain; charset=utf-8"
 HTML = "text/html; charset=utf-8"
@@ -20,22 +16,34 @@ JSON = "application/json"
 OCTET_STREAM = "application/octet-stream"
 
 
-
 def _make_json_encoder() -> Callable[[Any], str]:
     """Compact UTF-8 JSON. The C encoder is built once rather than on every
-    call as `json.dumps` does, which halves the cost for small documents."""
+    call as `json.dumps` does, which halves the cost for small documents.
+
+    `c_make_encoder` is undocumented: it is used only when present and when
+    it agrees with `json.dumps` on a sample, else `json.dumps` it is."""
     encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
     make_encoder = getattr(json.encoder, "c_make_encoder", None)
     if make_encoder is None:
         return encoder.encode
-    # No circular-reference markers: they would have to be fresh for every
-    # call. A cyclic structure still fails, with a RecursionError.
-    encode = make_encoder(None, encoder.default, json.encoder.encode_basestring,
-                          None, ":", ",", False, False, True)
-    return lambda data: "".join(encode(data, 0))
+    try:
+        # No circular-reference markers: they would have to be fresh for
+        # every call. A cyclic structure still fails, with a RecursionError.
+        encode = make_encoder(None, encoder.default, json.encoder.encode_basestring,
+                              None, ":", ",", False, False, True)
+        fast = lambda data: "".join(encode(data, 0))  # noqa: E731
+        if fast(_JSON_SAMPLE) == encoder.encode(_JSON_SAMPLE):
+            return fast
+    except Exception:  # noqa: BLE001 - a changed signature means: do not use it
+        pass
+    return encoder.encode
 
 
+_JSON_SAMPLE = {"a": [1, 2.5, None, True, "é\"\n"], "b": {"c": -3}}
 _json_encode = _make_json_encoder()
+#: Makes the protocol that takes over a connection after `101 Switching
+#: Protocols`; it gets the transport through `connection_made`.
+ProtocolFactory = Callable[[], asyncio.Protocol]
 _FIELD_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _FIELD_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
 # Framing is the server's business: an application cannot set these.
@@ -75,6 +83,17 @@ class Headers(dict):
 
     def setdefault(self, name: str, default: Any = None) -> Any:
         return super().setdefault(name.lower(), default)
+
+    def add(self, name: str, value: Any) -> None:
+        """Add a field line, keeping those already there (`set-cookie`)."""
+        name = name.lower()
+        current = super().get(name)
+        if current is None:
+            super().__setitem__(name, value)
+        elif isinstance(current, list):
+            current.append(value)
+        else:
+            super().__setitem__(name, [current, value])
 
     def update(self, fields: Any = (), **more: Any) -> None:  # type: ignore[override]
         items = fields.items() if isinstance(fields, Mapping) else fields
@@ -205,21 +224,36 @@ class StreamingResponse(Response):
             self.headers.setdefault("cache-control", "no-cache")
             self.headers.setdefault("x-accel-buffering", "no")
 
-    async def send(self, connection: HTTPProtocol, request: Request) -> None:
+    def chunks(self) -> AsyncIterator[str | bytes]:
+        """The body's items as an async iterator; a plain iterator advances
+        in a thread, since each step may block."""
         iterator = self.iterator
-        try:
-            if connection.start_stream(self, request):
-                chunks = (iterator if isinstance(iterator, AsyncIterable)
-                          else _iterate_in_thread(iterator))
-                async for chunk in chunks:
-                    await connection.write_chunk(chunk)
-        finally:
-            close = getattr(iterator, "aclose", None) or getattr(iterator, "close", None)
-            if close is not None:
-                result = close()
-                if inspect.isawaitable(result):
-                    await result
-        connection.end_stream(request)
+        if isinstance(iterator, AsyncIterable):
+            return aiter(iterator)
+        return _iterate_in_thread(iterator)
+
+    async def close(self) -> None:
+        """Close the iterator (`aclose` or `close`), however the body ended."""
+        iterator = self.iterator
+        close = getattr(iterator, "aclose", None) or getattr(iterator, "close", None)
+        if close is not None:
+            result = close()
+            if inspect.isawaitable(result):
+                await result
+
+
+class SwitchProtocol(Response):
+    """`101 Switching Protocols`: after the head, the connection belongs to
+    the protocol `protocol_factory()` makes (a WebSocket, say)."""
+
+    __slots__ = ("protocol_factory",)
+    streamed = True
+
+    def __init__(self, protocol_factory: ProtocolFactory,
+                 headers: Mapping[str, Any] | Iterable[tuple[str, Any]] = ()) -> None:
+        super().__init__(b"", 101)
+        self._headers = Headers(headers)  # no Content-Type: there is no body
+        self.protocol_factory = protocol_factory
 
 
 async def _iterate_in_thread(iterable: Iterable[Any]) -> AsyncIterator[Any]:
@@ -232,6 +266,13 @@ async def _iterate_in_thread(iterable: Iterable[Any]) -> AsyncIterator[Any]:
 
 def coerce_response(value: Any) -> Response:
     """Turn what a handler returned into a response object."""
+    cls = value.__class__  # the exact common types first: one comparison each
+    if cls is str:
+        return Response(value)
+    if cls is dict or cls is list:
+        return JSONResponse(value)
+    if cls is bytes:
+        return Response(value)
     if isinstance(value, Response):
         return value
     if isinstance(value, (dict, list)):

@@ -6,22 +6,19 @@ import asyncio
 import socket
 import ssl
 import time
-from collections.abc import Callable, Collection, Container
+from collections.abc import Collection
+from dataclasses import replace
 from email.utils import formatdate
 from time import monotonic
 from typing import TYPE_CHECKING, Protocol
 
+from . import defaults
 from .acceptor import Acceptor
-from .parser import Limits
-from .protocol import HTTPProtocol
+from .protocol import ConnectionSettings, HTTPProtocol
 from .responses import Response
 
 if TYPE_CHECKING:
-    from .app import App
-    from .requests import Request
-
-#: Called once per response: (request, status, body bytes sent, seconds taken).
-AccessLog = Callable[["Request", int, int, float], None]
+    from .exchange import Application
 
 
 class Balance(Protocol):
@@ -33,36 +30,40 @@ class Balance(Protocol):
     def leave(self) -> None: ...
 
 
+class Connection(Protocol):
+    """What the server asks of every connection it keeps: HTTP ones, and
+    the protocols they switch to."""
+
+    deadline: float | None
+
+    def on_deadline(self) -> None: ...
+    def going_away(self) -> None: ...
+    def close_if_idle(self) -> bool: ...
+    def abort(self) -> None: ...
+
+
 class Server:
-    """Serves an `App` on already-bound sockets.
+    """Serves an application on already-bound sockets.
 
     Deadlines are checked by one timer per server, once a second, rather
     than a timer per request: the per-request path only stores a number.
     The same tick refreshes the cached `Date` header.
     """
 
-    def __init__(self, app: App, *, limits: Limits | None = None, keep_alive: float = 5.0,
-                 read_timeout: float | None = None, health_path: str | None = None,
-                 ready_path: str | None = None, access_log: AccessLog | None = None,
-                 forwarded_allow_ips: Container[str] | None = None,
-                 proxy_protocol: bool = False, balance: Balance | None = None) -> None:
-        self.app = app
-        self.limits = limits or Limits(body_size=app.max_body_size)
-        self.keep_alive = keep_alive
-        self.read_timeout = app.read_timeout if read_timeout is None else read_timeout
-        self.connections: set[HTTPProtocol] = set()
+    def __init__(self, application: Application, settings: ConnectionSettings = ConnectionSettings(),
+                 *, health_path: str | None = None, ready_path: str | None = None,
+                 balance: Balance | None = None) -> None:
+        self.application = application
+        # The connections answer these paths with `probe_response`.
+        probe_paths = frozenset(p for p in (health_path, ready_path) if p) or None
+        self.settings = replace(settings, probe_paths=probe_paths)
+        self.connections: set[Connection] = set()
         self.draining = False
         # Readiness fails from the moment a drain is announced, which may be
         # before the server stops accepting (a load balancer's drain delay).
         self.ready = True
-        self.access_log = access_log
-        # Peers (IP text) whose Forwarded / X-Forwarded-* headers, and PROXY
-        # protocol header when `proxy_protocol` is on, are believed.
-        self.forwarded_allow_ips = forwarded_allow_ips
-        self.proxy_protocol = proxy_protocol
         self.health_path = health_path
         self.ready_path = ready_path
-        self.probe_paths = frozenset(p for p in (health_path, ready_path) if p) or None
         self.requests_served = 0
         self.date_line = self._date_line(time.time())
         self.balance = balance
@@ -80,7 +81,7 @@ class Server:
         return Response("ok\n")
 
     async def start(self, sockets: list[socket.socket], *, ssl_context: ssl.SSLContext | None = None,
-                    backlog: int = 2048, shared: Collection[socket.socket] = ()) -> None:
+                    backlog: int = defaults.BACKLOG, shared: Collection[socket.socket] = ()) -> None:
         """Accept on `sockets`; on those `shared` with sibling processes,
         only when `self.balance` says it is this process's turn."""
         balance = self.balance
@@ -98,7 +99,7 @@ class Server:
         self._tick()
 
     def protocol_factory(self) -> HTTPProtocol:
-        return HTTPProtocol(self)
+        return HTTPProtocol(self.application, self.settings, self)
 
     def open_connections(self) -> int:
         return len(self.connections) + sum(a.setting_up for a in self._acceptors)
@@ -107,7 +108,10 @@ class Server:
         if self.balance is not None:
             self.balance.update(self.open_connections())
 
-    def connection_closed(self, connection: HTTPProtocol) -> None:
+    def connection_made(self, connection: Connection) -> None:
+        self.connections.add(connection)
+
+    def connection_closed(self, connection: Connection) -> None:
         self.connections.discard(connection)
         if self.balance is not None:
             self.connections_changed()
@@ -151,6 +155,8 @@ class Server:
         """
         self.draining = True
         self.ready = False
+        for connection in list(self.connections):
+            connection.going_away()
         self.stop_accepting(take_queued=not (force is not None and force.is_set()))
         loop = asyncio.get_running_loop()
         now = loop.time()

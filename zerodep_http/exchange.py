@@ -1,0 +1,89 @@
+"""The boundary between a connection and what it serves.
+
+A connection (`protocol.HTTPProtocol`) owns the socket, the parser and the
+framing. For each request it builds a `Request` and calls
+`await application.handle(request)`: that is the whole interface. The
+request carries its `channel`, the connection seen from the application:
+
+- **the request body**: `request.body` already holds it when it arrived
+  with the head (the common case). Otherwise `channel.receiving` is True
+  and `await channel.receive()` returns the next piece, `b""` at the end.
+  The connection stops reading the socket while pieces wait unread
+  (backpressure), sends `100 Continue` on the first `receive()` if the
+  client asked for it, and raises `BodyError` (carrying 400, 408 or 413)
+  or `ClientDisconnected` from `receive()` when the body cannot arrive.
+- **the response**, in one of two ways. `handle` returns a response that
+  describes its body (`Response.body` bytes, a `FileResponse`'s file
+  region, a `StreamingResponse`'s async iterator, or `SwitchProtocol`) and
+  the connection writes it. Or `handle` sends events itself, before it
+  returns None: `channel.start_response(response, content_length)` (the
+  status and header fields of `response`; its body is ignored), then any
+  number of `await channel.send_body(data)` and
+  `await channel.send_file(file, offset, length)` (each waits while the
+  client is slow to read), then `channel.end_response()`. Without a
+  length the body is chunked (HTTP/1.1) or delimited by closing (1.0).
+- **the client going away**: `channel.closed` turns True and
+  `await channel.wait_closed()` returns; `send_body` and `receive` raise
+  `ClientDisconnected`.
+
+Nothing on the application side writes to a transport. How the pieces
+still to come plug in here:
+
+- **WebSocket**: a route's `handle` validates the handshake and returns
+  `SwitchProtocol(protocol_factory, headers)`. The connection writes the
+  101 and hands the transport to the protocol the factory makes
+  (`connection_made`, then any bytes already received). The server still
+  counts and drains the connection: on a drain it calls the protocol's
+  `going_away()` if it has one (a WebSocket closes with 1001).
+- **ASGI 3**: an adapter whose `handle` builds the scope from the request,
+  maps `receive()` to `http.request` messages (`more_body` while
+  `channel.receiving`) and then `http.disconnect` (`wait_closed`), and maps
+  `http.response.start` / `.body` / `pathsend` to `start_response`,
+  `send_body`, `send_file` and `end_response`; a `websocket` scope goes
+  through `SwitchProtocol`.
+- **WSGI**: an adapter whose `handle` runs the callable in a thread pool;
+  `wsgi.input` reads through `receive()` (called on the loop with
+  `run_coroutine_threadsafe`), and the iterable's items go to
+  `send_body`, so a slow client holds a connection, not a thread.
+"""
+
+from __future__ import annotations
+
+from typing import BinaryIO, Protocol
+
+from .exceptions import HTTPException
+from .requests import Request
+from .responses import Response
+
+
+class ClientDisconnected(ConnectionResetError):
+    """The client went away: nothing more can be read or sent."""
+
+
+class BodyError(HTTPException):
+    """The request body cannot be received (malformed, too large, too
+    slow); `status_code` is the answer, after which the connection closes."""
+
+
+class Channel(Protocol):
+    """What an application may do with the connection of its request."""
+
+    #: True while more of the request body is still to be received.
+    receiving: bool
+    #: True once the client is gone.
+    closed: bool
+    #: The client sent `Expect: 100-continue` and nothing was read yet.
+    expects_continue: bool
+
+    async def receive(self) -> bytes: ...
+    async def wait_closed(self) -> None: ...
+    def start_response(self, response: Response, content_length: int | None = None) -> bool: ...
+    async def send_body(self, data: bytes) -> None: ...
+    async def send_file(self, file: BinaryIO, offset: int, length: int) -> None: ...
+    def end_response(self) -> None: ...
+
+
+class Application(Protocol):
+    """What a connection serves: the native `App`, and adapters."""
+
+    async def handle(self, request: Request) -> Response | None: ...
