@@ -16,7 +16,8 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import (Callable, ItemsView, Iterable, Iterator, KeysView, Mapping,
+                             ValuesView)
 from datetime import timedelta
 from typing import Any
 
@@ -85,11 +86,9 @@ class SessionSerializer:
         if not separator:
             return None
         try:
-            signed_at = int.from_bytes(_decode(stamp), "big")
-            data = json.loads(_decode(payload))
-        except (ValueError, RecursionError):
+            age = self._clock() - int.from_bytes(_decode(stamp), "big")
+        except ValueError:
             return None
-        age = self._clock() - signed_at
         if age < -self._max_clock_skew:
             return None
         if max_age is not None:
@@ -97,6 +96,10 @@ class SessionSerializer:
                 max_age = max_age.total_seconds()
             if age > max_age:
                 return None
+        try:
+            data = json.loads(_decode(payload))
+        except (ValueError, RecursionError):
+            return None
         return data if isinstance(data, dict) else None
 
 
@@ -170,7 +173,7 @@ class Session(dict):
         self.accessed = True
         return super().__contains__(key)
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[str]:
         self.accessed = True
         return super().__iter__()
 
@@ -178,15 +181,15 @@ class Session(dict):
         self.accessed = True
         return super().__len__()
 
-    def keys(self):  # type: ignore[no-untyped-def]
+    def keys(self) -> KeysView[str]:
         self.accessed = True
         return super().keys()
 
-    def values(self):  # type: ignore[no-untyped-def]
+    def values(self) -> ValuesView[Any]:
         self.accessed = True
         return super().values()
 
-    def items(self):  # type: ignore[no-untyped-def]
+    def items(self) -> ItemsView[str, Any]:
         self.accessed = True
         return super().items()
 
