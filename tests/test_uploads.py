@@ -207,15 +207,22 @@ def test_form_fields_and_files(spool_dir: Path, chunk_size: int | None) -> None:
 def test_field_charset(spool_dir: Path) -> None:
     raw = body(field("latin", "été".encode("latin-1"), b"Content-Type: text/plain; charset=ISO-8859-1"),
                field("utf16", "ok".encode("utf-16"), b'Content-Type: text/plain; charset="utf-16"'),
-               field("plain", "naïve".encode(), b"Content-Type: text/plain"))
+               field("plain", "naïve".encode(), b"Content-Type: text/plain"),
+               field("sjis", "日本".encode("shift_jis"), b"Content-Type: text/plain; charset=Shift_JIS"),
+               field("cp", "€".encode("cp1252"), b"Content-Type: text/plain; charset=windows-1252"))
     with build(raw) as form:
-        assert form.fields == {"latin": ["été"], "utf16": ["ok"], "plain": ["naïve"]}
+        assert form.fields == {"latin": ["été"], "utf16": ["ok"], "plain": ["naïve"],
+                               "sjis": ["日本"], "cp": ["€"]}
 
 
 @pytest.mark.parametrize("value, headers", [
     (b"caf\xe9", ()),                                                    # not UTF-8
     (b"x", (b"Content-Type: text/plain; charset=no-such-charset",)),
     (b"eA==", (b"Content-Type: text/plain; charset=base64",)),           # not a text encoding
+    (b"a-", (b"Content-Type: text/plain; charset=punycode",)),           # quadratic decoder
+    (b"x", (b"Content-Type: text/plain; charset=idna",)),
+    (b"+AGE-", (b"Content-Type: text/plain; charset=utf-7",)),
+    (b"x", (b"Content-Type: text/plain; charset=unicode_escape",)),
     (b"\xff", (b"Content-Type: text/plain; charset=ascii",)),
     (b"x", (b"Content-Type: text/plain; charset=utf-8; charset=latin-1",)),
     (b"x", (b"Content-Type: text/plain; charset=\"utf-8",)),

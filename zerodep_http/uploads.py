@@ -11,6 +11,7 @@ complete, refused, or cut off.
 
 from __future__ import annotations
 
+import codecs
 import os
 import re
 import shutil
@@ -225,7 +226,7 @@ class MultipartForm:
         assert field is not None and self._part is not None
         if len(field) + len(data) > limits.field_size:
             raise MultipartTooLarge(
-                f"field {self._part.name!r} over {limits.field_size} bytes")
+                f"field {_shown(self._part.name)} over {limits.field_size} bytes")
         self._fields_size += len(data)
         if self._fields_size > limits.fields_size:
             raise MultipartTooLarge(f"form fields over {limits.fields_size} bytes together")
@@ -245,14 +246,37 @@ class MultipartForm:
         upload.write(data)
 
 
+# The encodings a browser may submit a form in (the WHATWG Encoding
+# Standard's, those Python has), by Python's codec names. Any other codec is
+# refused: some decode in quadratic time (punycode), some are not charsets.
+_FIELD_CHARSETS = frozenset(codecs.lookup(name).name for name in (
+    "utf-8", "utf-16", "utf-16-le", "utf-16-be", "ascii", "ibm866", "iso-8859-1",
+    "iso-8859-2", "iso-8859-3", "iso-8859-4", "iso-8859-5", "iso-8859-6", "iso-8859-7",
+    "iso-8859-8", "iso-8859-10", "iso-8859-13", "iso-8859-14", "iso-8859-15",
+    "iso-8859-16", "koi8-r", "koi8-u", "macintosh", "cp874", "windows-1250",
+    "windows-1251", "windows-1252", "windows-1253", "windows-1254", "windows-1255",
+    "windows-1256", "windows-1257", "windows-1258", "gbk", "gb18030", "big5",
+    "euc-jp", "iso-2022-jp", "shift_jis", "euc-kr",
+))
+
+
 def _decode_field(part: PartHeaders, raw: bytearray) -> str:
     """A field's text: UTF-8 unless its Content-Type names a charset."""
     charset = "utf-8"
     if part.content_type is not None:
         charset = parse_header_options(part.content_type)[1].get("charset", charset)
     try:
-        return raw.decode(charset)
+        codec = codecs.lookup(charset).name
     except LookupError:
-        raise MultipartError(f"field {part.name!r} in unknown charset {charset[:40]!r}") from None
-    except ValueError:  # UnicodeDecodeError, and the other errors of odd codecs
-        raise MultipartError(f"field {part.name!r} is not valid {charset[:40]}") from None
+        codec = None
+    if codec not in _FIELD_CHARSETS:
+        raise MultipartError(f"field {_shown(part.name)} in unsupported charset {_shown(charset)}")
+    try:
+        return raw.decode(codec)
+    except UnicodeDecodeError:
+        raise MultipartError(f"field {_shown(part.name)} is not valid {_shown(charset)}") from None
+
+
+def _shown(text: str) -> str:
+    """Client text quoted in an error message, kept short."""
+    return repr(text if len(text) <= 40 else text[:40] + "...")
