@@ -434,14 +434,16 @@ def _data_sets() -> dict[str, tuple[int, bytes]]:
     words = ["Faust", "Mephistopheles", "und", "der", "die", "das", "Geist", "Nacht", "ich",
              "nicht", "Welt", "Herz", "Gretchen", "Himmel", "Erde", "so", "wie", "mein", "ist"]
     records = [{"id": index, "name": rng.choice(words), "score": rng.random(),
-                "tags": rng.sample(words, 3), "active": rng.random() < 0.5} for index in range(2500)]
+                "tags": rng.sample(words, 3), "active": rng.random() < 0.5}
+               for index in range(2500)]
     bitmap = bytes(((x * y) >> 6 ^ (x + y)) & 0xFF for y in range(256) for x in range(512))
     pdf = b"".join(
         rng.randbytes(rng.randrange(16, 512)) + b"\n%d 0 obj\n<< /Length 0 >>\nstream\n" % index
         for index in range(600))
     faust = " ".join(rng.choice(words) for _ in range(40000)).encode("utf-8")
     html = ("<!DOCTYPE html><html><head><title>Data</title></head><body><table>"
-            + "".join(f"<tr><td>{index}</td><td>{rng.choice(words)}</td></tr>" for index in range(4000))
+            + "".join(f"<tr><td>{index}</td><td>{rng.choice(words)}</td></tr>"
+                      for index in range(4000))
             + "</table></body></html>")
     return {
         "json": (TEXT, json.dumps(records).encode("utf-8")),
