@@ -67,7 +67,11 @@ class Opcode(IntEnum):
     PONG = 0xA
 
 
-_OPCODES = frozenset(Opcode)
+# Plain ints on the hot path: building or looking up enum members costs.
+_CONTINUATION, _TEXT, _BINARY = 0x0, 0x1, 0x2
+_CLOSE, _PING, _PONG = 0x8, 0x9, 0xA
+_OPCODES = frozenset(map(int, Opcode))
+_utf8_decoder = codecs.getincrementaldecoder("utf-8")
 _FIN, _RSV1, _RSV2_RSV3, _OPCODE_BITS = 0x80, 0x40, 0x30, 0x0F
 _MASKED, _LENGTH_BITS = 0x80, 0x7F
 
@@ -136,12 +140,12 @@ class WebSocketConnection:
         # The frame being read: its header is parsed once it is complete.
         self._in_frame = False
         self._fin = True
-        self._opcode = Opcode.CONTINUATION
+        self._opcode = _CONTINUATION
         self._mask = b""
         self._remaining = 0
         self._offset = 0           # payload bytes unmasked so far
         # The message being assembled from data frames.
-        self._message_opcode: Opcode | None = None
+        self._message_opcode: int | None = None
         self._message_compressed = False
         self._message_size = 0
         self._text_decoder = None
@@ -189,9 +193,10 @@ class WebSocketConnection:
 
     def _fail(self, error: WebSocketError) -> None:
         if self._state is ConnectionState.OPEN:
+            # The reason, cut to fit a control frame without splitting a character.
             reason = error.reason.encode("utf-8")[:MAX_CONTROL_PAYLOAD - 2]
-            payload = struct.pack("!H", error.code) + reason.decode("utf-8", "ignore").encode()
-            self._queue_frame(Opcode.CLOSE, payload)
+            reason = reason.decode("utf-8", "ignore").encode("utf-8")
+            self._queue_frame(_CLOSE, struct.pack("!H", error.code) + reason)
         self._state = ConnectionState.FAILED
         self._error = error
         self._buffer.clear()
@@ -201,7 +206,7 @@ class WebSocketConnection:
         while True:
             if not self._in_frame and not self._read_header():
                 return None
-            if self._opcode >= Opcode.CLOSE:
+            if self._opcode >= _CLOSE:
                 return self._read_control_frame()
             event = self._read_data()
             if event is not None or self._in_frame:
@@ -220,17 +225,17 @@ class WebSocketConnection:
         if first & _RSV2_RSV3:
             raise ProtocolViolation("reserved bit set without an extension")
         compressed = bool(first & _RSV1)
-        if compressed and (self._deflater is None or opcode not in (Opcode.TEXT, Opcode.BINARY)):
+        if compressed and (self._deflater is None or opcode not in (_TEXT, _BINARY)):
             raise ProtocolViolation("RSV1 set outside the first frame of a compressed message")
         if not second & _MASKED:
             raise ProtocolViolation("client frame not masked")
         fin = bool(first & _FIN)
-        if opcode >= Opcode.CLOSE:
+        if opcode >= _CLOSE:
             if not fin:
                 raise ProtocolViolation("fragmented control frame")
             if length > MAX_CONTROL_PAYLOAD:
                 raise ProtocolViolation("control frame payload over 125 bytes")
-        elif opcode == Opcode.CONTINUATION:
+        elif opcode == _CONTINUATION:
             if self._message_opcode is None:
                 raise ProtocolViolation("continuation frame outside a fragmented message")
         elif self._message_opcode is not None:
@@ -245,27 +250,26 @@ class WebSocketConnection:
             length = int.from_bytes(buffer[2:10], "big")
             if length >> 63:
                 raise ProtocolViolation("payload length with its most significant bit set")
-        if opcode in (Opcode.TEXT, Opcode.BINARY):
-            self._start_message(Opcode(opcode), compressed)
-        if (not self._message_compressed and opcode < Opcode.CLOSE
+        if opcode == _TEXT or opcode == _BINARY:
+            self._start_message(opcode, compressed)
+        if (opcode < _CLOSE and not self._message_compressed
                 and self._message_size + length > self.max_message_size):
             raise MessageTooBig(f"message over {self.max_message_size} bytes")
         self._mask = bytes(buffer[start:start + 4])
         del buffer[:start + 4]
         self._in_frame = True
         self._fin = fin
-        self._opcode = Opcode(opcode)
+        self._opcode = opcode
         self._remaining = length
         self._offset = 0
         return True
 
-    def _start_message(self, opcode: Opcode, compressed: bool) -> None:
+    def _start_message(self, opcode: int, compressed: bool) -> None:
         self._message_opcode = opcode
         self._message_compressed = compressed
         self._message_size = 0
         self._message_parts = []
-        self._text_decoder = (codecs.getincrementaldecoder("utf-8")("strict")
-                              if opcode == Opcode.TEXT else None)
+        self._text_decoder = None  # made when a text message comes in pieces
 
     def _take_payload(self, size: int) -> bytes:
         buffer = self._buffer
@@ -280,13 +284,27 @@ class WebSocketConnection:
     def _read_data(self) -> Event | None:
         """Consume what arrived of a data frame's payload; the event of its
         message once the final frame ended."""
-        size = min(self._remaining, len(self._buffer))
-        if size == 0 and self._remaining:
+        remaining = self._remaining
+        if (self._fin and self._offset == 0 and remaining <= len(self._buffer)
+                and self._opcode != _CONTINUATION and not self._message_compressed):
+            return self._whole_message(self._take_payload(remaining))
+        size = min(remaining, len(self._buffer))
+        if size == 0 and remaining:
             return None
         self._add_to_message(self._take_payload(size))
         if self._in_frame or not self._fin:
             return None
         return self._end_message()
+
+    def _whole_message(self, payload: bytes) -> TextMessage | BinaryMessage:
+        """The common case, one frame holding a whole uncompressed message."""
+        self._message_opcode = None
+        if self._opcode == _BINARY:
+            return BinaryMessage(payload)
+        try:
+            return TextMessage(payload.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise InvalidPayload("text message is not valid UTF-8") from None
 
     def _add_to_message(self, data: bytes) -> None:
         if self._message_compressed:
@@ -296,7 +314,9 @@ class WebSocketConnection:
         self._message_size += len(data)
         if self._message_size > self.max_message_size:
             raise MessageTooBig(f"message over {self.max_message_size} bytes")
-        if self._text_decoder is not None:
+        if self._message_opcode == _TEXT:
+            if self._text_decoder is None:
+                self._text_decoder = _utf8_decoder("strict")
             try:
                 self._message_parts.append(self._text_decoder.decode(data))
             except UnicodeDecodeError:
@@ -310,12 +330,13 @@ class WebSocketConnection:
                 self._deflater.end_message(self.max_message_size - self._message_size))
         parts, self._message_parts = self._message_parts, []
         opcode, self._message_opcode = self._message_opcode, None
-        if opcode == Opcode.TEXT:
-            try:
-                parts.append(self._text_decoder.decode(b"", True))
-            except UnicodeDecodeError:
-                raise InvalidPayload("text message ends inside a UTF-8 sequence") from None
-            self._text_decoder = None
+        if opcode == _TEXT:
+            if self._text_decoder is not None:
+                try:
+                    parts.append(self._text_decoder.decode(b"", True))
+                except UnicodeDecodeError:
+                    raise InvalidPayload("text message ends inside a UTF-8 sequence") from None
+                self._text_decoder = None
             return TextMessage("".join(parts))
         return BinaryMessage(b"".join(parts))
 
@@ -324,11 +345,11 @@ class WebSocketConnection:
             return None
         payload = self._take_payload(self._remaining)
         opcode = self._opcode
-        if opcode == Opcode.PING:
+        if opcode == _PING:
             if self._state is ConnectionState.OPEN:
-                self._queue_frame(Opcode.PONG, payload)
+                self._queue_frame(_PONG, payload)
             return Ping(payload)
-        if opcode == Opcode.PONG:
+        if opcode == _PONG:
             return Pong(payload)
         return self._receive_close(payload)
 
@@ -347,7 +368,7 @@ class WebSocketConnection:
                 raise InvalidPayload("close reason is not valid UTF-8") from None
         if self._state is ConnectionState.OPEN:
             # RFC 6455 5.5.1: answer with a close frame echoing the code.
-            self._queue_frame(Opcode.CLOSE, payload[:2])
+            self._queue_frame(_CLOSE, payload[:2])
         self._state = ConnectionState.CLOSED
         self._buffer.clear()
         self._message_parts = []
@@ -362,34 +383,34 @@ class WebSocketConnection:
         return data
 
     def send_text(self, text: str) -> None:
-        self._send_message(Opcode.TEXT, text.encode("utf-8"))
+        self._send_message(_TEXT, text.encode("utf-8"))
 
     def send_binary(self, data: bytes) -> None:
-        self._send_message(Opcode.BINARY, bytes(data))
+        self._send_message(_BINARY, bytes(data))
 
     def send_ping(self, payload: bytes = b"") -> None:
-        self._send_control(Opcode.PING, payload)
+        self._send_control(_PING, payload)
 
     def send_pong(self, payload: bytes = b"") -> None:
         """An unsolicited pong (a heartbeat the peer need not answer)."""
-        self._send_control(Opcode.PONG, payload)
+        self._send_control(_PONG, payload)
 
     def send_close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
         """Start the close handshake; the peer's answer comes as a `Close`."""
         if not is_valid_close_code(code):
             raise ValueError(f"{code} cannot be sent in a close frame")
         payload = struct.pack("!H", code) + reason.encode("utf-8")
-        self._send_control(Opcode.CLOSE, payload)
+        self._send_control(_CLOSE, payload)
         self._state = ConnectionState.CLOSING
 
-    def _send_message(self, opcode: Opcode, payload: bytes) -> None:
+    def _send_message(self, opcode: int, payload: bytes) -> None:
         self._check_open()
         if self._deflater is None:
             self._queue_frame(opcode, payload)
         else:
             self._queue_frame(opcode, self._deflater.compress(payload), compressed=True)
 
-    def _send_control(self, opcode: Opcode, payload: bytes) -> None:
+    def _send_control(self, opcode: int, payload: bytes) -> None:
         if len(payload) > MAX_CONTROL_PAYLOAD:
             raise ValueError("a control frame's payload is at most 125 bytes")
         self._check_open()
@@ -399,7 +420,7 @@ class WebSocketConnection:
         if self._state is not ConnectionState.OPEN:
             raise ConnectionClosed(f"the connection is {self._state.value}")
 
-    def _queue_frame(self, opcode: Opcode, payload: bytes, compressed: bool = False) -> None:
+    def _queue_frame(self, opcode: int, payload: bytes, compressed: bool = False) -> None:
         """A server frame: final, unmasked (RFC 6455 5.1)."""
         first = _FIN | (_RSV1 if compressed else 0) | opcode
         length = len(payload)
