@@ -225,8 +225,11 @@ class WebSocketConnection:
         if first & _RSV2_RSV3:
             raise ProtocolViolation("reserved bit set without an extension")
         compressed = bool(first & _RSV1)
-        if compressed and (self._deflater is None or opcode not in (_TEXT, _BINARY)):
-            raise ProtocolViolation("RSV1 set outside the first frame of a compressed message")
+        if compressed:
+            if self._deflater is None:
+                raise ProtocolViolation("RSV1 set without permessage-deflate")
+            if opcode != _TEXT and opcode != _BINARY:
+                raise ProtocolViolation("RSV1 set outside the first frame of a message")
         if not second & _MASKED:
             raise ProtocolViolation("client frame not masked")
         fin = bool(first & _FIN)
