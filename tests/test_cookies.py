@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 from email.message import Message
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from zerodep_http.cookies import format_delete_cookie, format_set_cookie, parse_cookie_header
@@ -242,6 +242,9 @@ def simple_cookie(line: str) -> http.cookies.Morsel:
 
 @given(tokens, cookie_values)
 def test_http_cookies_reads_name_and_value(name, value):
+    # http.cookies reads a name spelled like an attribute ("Secure") as that
+    # attribute; browsers take the first pair as the cookie whatever its name.
+    assume(name.lower() not in http.cookies.Morsel._reserved)
     morsel = simple_cookie(format_set_cookie(name, value))
     assert (morsel.key, morsel.value) == (name, value)
 
