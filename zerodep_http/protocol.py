@@ -427,6 +427,8 @@ class HTTPProtocol(asyncio.Protocol):
         if self.phase is Phase.CLOSED:
             return
         self._keep_alive = False
+        if self._request is None:  # refused before its head was whole: timed from now
+            self._started = monotonic()
         body = f"{exc.reason}\n".encode()
         response = Response(body, exc.status, content_type=TEXT)
         # Answered as to a GET, whatever was asked: the error page must carry

@@ -13,12 +13,14 @@ from typing import TYPE_CHECKING, Protocol
 
 from .acceptor import Acceptor
 from .parser import Limits
-from .protocol import HTTPProtocol
+from .protocol import HTTPProtocol, Phase
 from .responses import Response
 
 if TYPE_CHECKING:
     from .app import App
     from .requests import Request
+
+_HANDLING = frozenset({Phase.BODY, Phase.APP, Phase.STREAM})
 
 #: Called once per response: (request, status, body bytes sent, seconds taken).
 AccessLog = Callable[["Request", int, int, float], None]
@@ -102,6 +104,10 @@ class Server:
 
     def open_connections(self) -> int:
         return len(self.connections) + sum(a.setting_up for a in self._acceptors)
+
+    def requests_in_progress(self) -> int:
+        """Requests between a whole head and the end of their response."""
+        return sum(c.phase in _HANDLING for c in self.connections)
 
     def connections_changed(self) -> None:
         if self.balance is not None:
