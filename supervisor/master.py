@@ -337,7 +337,7 @@ class Master:
                 self.notifier.watchdog()
                 self.next_watchdog = now + self.notifier.watchdog_interval
             timeout = min(timeout, max(0.0, self.next_watchdog - now))
-        if self.reloader is not None:
+        if self.reloader is not None and self.shutdown is None:  # not polled while stopping
             timeout = min(timeout, max(0.0, self.reloader.next_scan - now))
         if self.signal_queue:
             timeout = 0
