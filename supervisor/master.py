@@ -8,10 +8,13 @@ else, in the same order every time round:
     reap every child that exited
     kill workers that stopped beating or did not boot in time
     move a reload along
+    recycle workers that have run too long
     bring the worker count to the target
+    with --reload, look for edited source files
 
-TTIN and TTOU only change the target; a HUP starts a new generation that
-replaces the old one only once all of its workers serve.
+TTIN and TTOU only change the target; a HUP (or an edit, with --reload)
+starts a new generation that replaces the old one only once all of its
+workers serve.
 """
 
 from __future__ import annotations
@@ -33,11 +36,17 @@ from zerodep_http.config import ConfigError, load_config
 from zerodep_http.listeners import BindError
 
 from . import protocol
-from .appload import AppLoadError, load_app
+from .appload import DEMO_APP, AppLoadError, load_app
 from .balance import ConnectionTable, SlotBalance
+from .environment import AppEnvironment
+from .exposition import WorkerInfo
 from .logs import LOGS
+from .metrics import WorkerMetrics
+from .monitoring import MasterMetrics
 from .pidfile import PidFile, PidFileError
 from .protocol import Exit
+from .recycling import MEGABYTE, lifetime_deadline, resident_bytes
+from .reloader import Reloader, SourceTree, app_roots, forget_bytecode
 from .sockets import Listeners
 from .systemd import Notifier, listen_fds
 from .worker import IDLE_GRACE, WorkerSpec, run_worker
@@ -83,9 +92,12 @@ class WorkerRecord:
     started: float
     state: State = State.BOOTING
     last_seen: float = 0.0
-    recycle: bool = False        # asked to be replaced (max-requests)
+    recycle: str | None = None   # why it is being replaced: max-requests, memory, lifetime
     kill_at: float | None = None
     balance: SlotBalance | None = None  # its entry in the shared connection counts
+    metrics: WorkerMetrics | None = None  # its slot of the shared request counters
+    replace_at: float | None = None  # --max-worker-lifetime (with its jitter)
+    killed_for: str | None = None  # timeout or boot_timeout, once it is HUNG
 
     @property
     def alive_and_wanted(self) -> bool:
@@ -102,6 +114,7 @@ class Reload:
     size: int
     deadline: float
     failure: str | None = None
+    waiting: list[int] = field(default_factory=list)  # slots started once the first serves
 
 
 @dataclass
@@ -173,6 +186,9 @@ class Master:
         self.status = ""
         self.next_watchdog = 0.0
         self._wakeup_r, self._wakeup_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.app_environment = AppEnvironment(self.environ)
+        self.metrics = MasterMetrics(config)
+        self.reloader: Reloader | None = None
 
     # -- start and stop ---------------------------------------------------------
 
@@ -213,6 +229,20 @@ class Master:
             return Exit.FAILURE
         for url in self.listeners.urls():
             log.info("Listening at: %s (%d)", url, self.pid)
+        try:
+            metrics_url = self.metrics.listen(self.selector, self._worker_infos)
+        except BindError as exc:
+            log.error("Metrics: %s", exc)
+            return Exit.FAILURE
+        if metrics_url is not None:
+            log.info("Metrics at: %s (%d)", metrics_url, self.pid)
+        self.app_environment.apply(config.env_file_vars)
+        if config.reload:
+            tree = SourceTree(app_roots(config.app, DEMO_APP) + config.reload_dir,
+                              config.reload_include)
+            self.reloader = Reloader(tree)
+            log.info("Watching %d files under %s for changes (--reload)",
+                     self.reloader.watched, ", ".join(tree.roots) or "no directory")
         if config.preload:
             try:
                 self.app = load_app(config.app)
@@ -232,6 +262,7 @@ class Master:
             self._kill(worker, signal.SIGKILL)
         if self.listeners is not None:
             self.listeners.close_except(None, remove_files=True)
+        self.metrics.close()
         if self.pidfile is not None:
             self.pidfile.remove()
         if self.notifier is not None:
@@ -290,7 +321,10 @@ class Master:
                 continue
             self.kill_stuck_workers()
             self.advance_reload()
+            self.recycle_aged_workers()
             self.reconcile()
+            self.check_sources()
+            self.metrics.tick()
             self._report()
 
     def _wait(self) -> None:
@@ -303,17 +337,21 @@ class Master:
                 self.notifier.watchdog()
                 self.next_watchdog = now + self.notifier.watchdog_interval
             timeout = min(timeout, max(0.0, self.next_watchdog - now))
+        if self.reloader is not None and self.shutdown is None:  # not polled while stopping
+            timeout = min(timeout, max(0.0, self.reloader.next_scan - now))
         if self.signal_queue:
             timeout = 0
-        for key, _ in self.selector.select(timeout):
+        for key, events in self.selector.select(timeout):
             if key.fd == self._wakeup_r:
                 try:
                     while os.read(self._wakeup_r, 4096):
                         pass
                 except BlockingIOError:
                     pass
-            else:
+            elif isinstance(key.data, WorkerRecord):
                 self._read_pipe(key.data)
+            else:  # the metrics listener and its clients
+                key.data(events)
 
     def _read_pipe(self, worker: WorkerRecord) -> None:
         try:
@@ -331,8 +369,16 @@ class Master:
             log.info("Worker %d serving (generation %d)", worker.pid, worker.generation)
         if protocol.RECYCLE in data and not worker.recycle and worker.state is State.SERVING \
                 and worker.generation == self.generation:
-            worker.recycle = True
+            worker.recycle = "max-requests"
+            self.metrics.restart("max_requests")
             log.info("Worker %d reached max-requests; replacing it", worker.pid)
+        if protocol.OVER_MEMORY in data and not worker.recycle and worker.state is State.SERVING \
+                and worker.generation == self.generation:
+            worker.recycle = "memory"
+            self.metrics.restart("memory")
+            resident = resident_bytes(worker.pid) or 0
+            log.info("Worker %d uses %.0f MB, over --max-worker-memory %d MB; replacing it",
+                     worker.pid, resident / MEGABYTE, self.config.max_worker_memory)
 
     def _close_pipe(self, worker: WorkerRecord) -> None:
         if worker.pipe is not None:
@@ -351,17 +397,22 @@ class Master:
             return
         shared = listeners.shared_sockets()
         balance = self.connection_table.claim() if shared else None
+        metrics = self.metrics.claim()
         read_end, write_end = os.pipe2(os.O_CLOEXEC)
         pid = os.fork()
         if pid == 0:  # the worker
             os.close(read_end)
+            self.app_environment.apply(config.env_file_vars)  # its generation's env files
             run_worker(WorkerSpec(config, sockets, write_end, generation, self.pid,
-                                  self.app, self._master_only(sockets), balance, shared))
+                                  self.app, self._master_only(sockets), balance, shared,
+                                  metrics))
         os.close(write_end)
         os.set_blocking(read_end, False)
         now = time.monotonic()
         worker = WorkerRecord(pid, generation, slot, read_end, now, last_seen=now,
-                              balance=balance)
+                              balance=balance, metrics=metrics,
+                              replace_at=lifetime_deadline(now, config.max_worker_lifetime,
+                                                           config.max_worker_lifetime_jitter))
         self.workers[pid] = worker
         self.selector.register(read_end, selectors.EVENT_READ, worker)
         log.info("Booting worker with pid: %d (generation %d)", pid, generation)
@@ -372,7 +423,7 @@ class Master:
         queueing connections), the master's own descriptors."""
         keep_ids = set(map(id, keep))
         objects: list[object] = [w.pipe for w in self.workers.values() if w.pipe is not None]
-        objects += [self._wakeup_r, self._wakeup_w, self.selector]
+        objects += [self._wakeup_r, self._wakeup_w, self.selector, *self.metrics.sockets()]
         if self.notifier is not None and self.notifier.sock is not None:
             objects.append(self.notifier.sock)
         for listeners in (self.listeners, self.reload.listeners if self.reload else None):
@@ -420,6 +471,7 @@ class Master:
             self._close_pipe(worker)
             if worker.balance is not None:
                 self.connection_table.release(worker.balance)
+            self.metrics.release(worker.metrics)
             self._worker_exited(worker, status)
 
     def _worker_exited(self, worker: WorkerRecord, status: int) -> None:
@@ -448,6 +500,7 @@ class Master:
             self.halt(Exit.FAILURE, f"Crash loop: {deaths} workers died in the last "
                                     f"{CRASH_LOOP_WINDOW:.0f} s (the last one {how}); stopping")
             return
+        self.metrics.restart(worker.killed_for or "crash")
         self.next_spawn_at = max(self.next_spawn_at, now + self.deaths.backoff())
 
     def kill_stuck_workers(self) -> None:
@@ -461,6 +514,7 @@ class Master:
                     log.error("Worker %d did not start serving within %.1f s (--boot-timeout); "
                               "killing it", worker.pid, boot_timeout)
                     worker.state = State.HUNG
+                    worker.killed_for = "boot_timeout"
                     self._kill(worker, signal.SIGKILL)
             elif worker.state in (State.SERVING, State.RETIRING) and \
                     now - worker.last_seen > config.timeout:
@@ -468,6 +522,7 @@ class Master:
                           "(--timeout %.1f); aborting it", worker.pid, now - worker.last_seen,
                           config.timeout)
                 worker.state = State.HUNG
+                worker.killed_for = "timeout"
                 worker.kill_at = now + ABORT_GRACE
                 try:  # the traceback is what we want, not a core file
                     _, hard = resource.prlimit(worker.pid, resource.RLIMIT_CORE)
@@ -480,6 +535,18 @@ class Master:
                     log.warning("Worker %d did not finish in time; killing it", worker.pid)
                 worker.kill_at = None
                 self._kill(worker, signal.SIGKILL)
+
+    def recycle_aged_workers(self) -> None:
+        """--max-worker-lifetime: mark workers past their time for replacement."""
+        now = time.monotonic()
+        for worker in self.workers.values():
+            if worker.replace_at is not None and now >= worker.replace_at \
+                    and worker.state is State.SERVING and not worker.recycle \
+                    and worker.generation == self.generation:
+                worker.recycle = "lifetime"
+                self.metrics.restart("lifetime")
+                log.info("Worker %d has run for %.0f s (--max-worker-lifetime); replacing it",
+                         worker.pid, now - worker.started)
 
     def reconcile(self) -> None:
         """Bring the current generation to the target: start what is missing
@@ -499,23 +566,29 @@ class Master:
             serving.sort(key=lambda w: (not w.recycle, -w.slot, -w.started))
             for worker in serving[:surplus]:
                 log.info("Retiring worker %d%s", worker.pid,
-                         " (max-requests)" if worker.recycle else "")
+                         f" ({worker.recycle})" if worker.recycle else "")
                 self.retire(worker)
         self._drop_unused_slots()
 
     # -- reload (HUP) -------------------------------------------------------------------
 
-    def begin_reload(self) -> None:
+    def begin_reload(self, canary: bool = False) -> None:
+        """Start a new generation. A `canary` reload (--reload) starts one
+        worker first and the others once it serves, so that code that does
+        not import fails once, with one traceback, not once per worker."""
         if self.reload is not None:
-            self._abandon_reload("superseded by a newer reload")
+            self._abandon_reload("superseded by a newer reload", result="superseded")
         self.notifier.reloading()
         try:
-            config = load_config(self.argv, self.environ)
+            config = load_config(self.argv, self.app_environment.inherited)
         except ConfigError as exc:
             log.error("Reload: keeping the current configuration, the new one is invalid: %s", exc)
             config = self.config
         if config.reuse_port != self.reuse_port:
             log.warning("Reload: a change of reuse_port takes effect only after a restart")
+        if (config.metrics_bind, config.metrics_buckets) != (self.metrics.bind, self.metrics.buckets):
+            log.warning("Reload: a change of metrics_bind or metrics_buckets takes effect "
+                        "only after a restart")
         try:
             LOGS.configure(config)
         except OSError as exc:
@@ -528,15 +601,22 @@ class Master:
                                        previous=self.listeners)
         except BindError as exc:
             log.error("Reload failed, generation %d keeps serving: %s", self.generation, exc)
+            self.metrics.reload("failure")
             self.notifier.ready(self._status_text())
             return
         self.newest_generation += 1
         generation = self.newest_generation
         size = config.workers
+        first = 1 if canary else size
         self.reload = Reload(generation, config, listeners, size,
-                             time.monotonic() + config.boot_timeout + 1.0)
-        log.info("Reloading: starting generation %d with %d workers", generation, size)
-        for slot in range(size):
+                             time.monotonic() + config.boot_timeout + 1.0,
+                             waiting=list(range(first, size)))
+        if first < size:
+            log.info("Reloading: starting generation %d with 1 worker, then %d more once it "
+                     "serves", generation, size - first)
+        else:
+            log.info("Reloading: starting generation %d with %d workers", generation, size)
+        for slot in range(first):
             self.spawn(generation, slot, config, listeners)
 
     def advance_reload(self) -> None:
@@ -546,6 +626,11 @@ class Master:
         new = [w for w in self.workers.values() if w.generation == reload.generation]
         if reload.failure is not None:
             self._abandon_reload(reload.failure)
+        elif reload.waiting and any(w.state is State.SERVING for w in new):
+            for slot in reload.waiting:
+                self.spawn(reload.generation, slot, reload.config, reload.listeners)
+            reload.waiting = []
+            reload.deadline = time.monotonic() + reload.config.boot_timeout + 1.0
         elif sum(w.state is State.SERVING for w in new) >= reload.size:
             self._commit_reload()
         elif time.monotonic() > reload.deadline:
@@ -567,11 +652,13 @@ class Master:
                 log.info("Listening at: %s (%d)", listener.url(self.listeners.scheme), self.pid)
         log.info("Reload complete: generation %d serving with %d workers",
                  self.generation, reload.size)
+        self.metrics.reload("success")
         self.notifier.ready(self._status_text())
 
-    def _abandon_reload(self, why: str) -> None:
+    def _abandon_reload(self, why: str, result: str = "failure") -> None:
         reload, self.reload = self.reload, None
         log.error("Reload failed (%s); generation %d keeps serving", why, self.generation)
+        self.metrics.reload(result)
         for worker in list(self.workers.values()):
             if worker.generation == reload.generation:
                 self.retire(worker)
@@ -592,6 +679,18 @@ class Master:
                 log.error("Reload: %s", exc)
             else:
                 self.pidfile = pidfile
+
+    def check_sources(self) -> None:
+        """--reload: an edited source file starts a reload, as HUP does."""
+        if self.reloader is None:
+            return
+        changed = self.reloader.poll()
+        if changed:
+            shown = ", ".join(os.path.relpath(path) for path in changed[:3])
+            more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
+            log.info("Reloading: %s changed", shown + more)
+            forget_bytecode(changed)
+            self.begin_reload(canary=True)
 
     # -- shutdown -----------------------------------------------------------------------
 
@@ -657,6 +756,9 @@ class Master:
         for worker in self.workers.values():
             if worker.state is not State.BOOTING:  # a booting worker ignores USR1 anyway
                 self._kill(worker, protocol.REOPEN_LOGS)
+
+    def _worker_infos(self) -> list[WorkerInfo]:
+        return [WorkerInfo(w.pid, w.generation, w.state.value) for w in self.workers.values()]
 
     def _status_text(self) -> str:
         serving = sum(w.state is State.SERVING and w.generation == self.generation

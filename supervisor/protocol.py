@@ -15,6 +15,7 @@ import signal
 SERVING = b"S"    # the app is loaded and every listener is being served
 HEARTBEAT = b"."  # the event loop ran its timer
 RECYCLE = b"R"    # max-requests reached: start my replacement, then retire me
+OVER_MEMORY = b"M"  # over --max-worker-memory: the same, for that reason
 
 
 class Exit(enum.IntEnum):

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NoReturn
 
 from zerodep_http.parser import Limits
+from zerodep_http.protocol import AccessLog as ServerAccessLog
 from zerodep_http.protocol import ConnectionSettings
 from zerodep_http.server import Server
 
@@ -27,12 +28,15 @@ from . import protocol
 from .appload import AppLoadError, effective_config, load_app
 from .balance import SlotBalance
 from .logs import LOGS, AccessLog
+from .metrics import WorkerMetrics
 from .protocol import Exit
+from .recycling import MemoryLimit
 
 if TYPE_CHECKING:
     from zerodep_http.config import Config
 
     from zerodep_http.app import App
+    from zerodep_http.requests import Request
 
 log = logging.getLogger("zerodep_http.error")
 
@@ -56,6 +60,7 @@ class WorkerSpec:
     master_only: list[object] = field(default_factory=list)  # sockets and fds to close
     balance: SlotBalance | None = None  # shares connections out with sibling workers
     shared: list[socket.socket] = field(default_factory=list)  # `sockets` all workers accept from
+    metrics: WorkerMetrics | None = None  # its slot of the shared request counters
 
 
 def run_worker(spec: WorkerSpec) -> NoReturn:
@@ -132,19 +137,36 @@ def new_event_loop(kind: str) -> asyncio.AbstractEventLoop:
     return asyncio.new_event_loop()
 
 
-def build_server(app: App, config: Config, balance: SlotBalance | None = None) -> Server:
+def build_server(app: App, config: Config, balance: SlotBalance | None = None,
+                 metrics: WorkerMetrics | None = None) -> Server:
     """The server for this worker, with the settings that apply to `app`."""
     config = effective_config(config, app)
     limits = Limits(request_line=config.limit_request_line,
                     header_fields=config.limit_request_fields,
                     header_field_size=config.limit_request_field_size,
                     body_size=config.max_body_size)
+    access_log = _response_hook(
+        AccessLog(config.access_log_format) if config.access_logfile else None,
+        metrics.response_sent if metrics is not None else None)
     settings = ConnectionSettings(
         limits=limits, keep_alive=config.keep_alive, read_timeout=config.read_timeout,
         forwarded_allow_ips=config.forwarded_allow_ips, proxy_protocol=config.proxy_protocol,
-        access_log=AccessLog(config.access_log_format) if config.access_logfile else None)
+        access_log=access_log)
     return Server(app, settings, health_path=config.health_path, ready_path=config.ready_path,
                   balance=balance)
+
+
+def _response_hook(*hooks: ServerAccessLog | None) -> ServerAccessLog | None:
+    """The Server calls one function per response: the access log, the
+    metrics, both, or none."""
+    present = [hook for hook in hooks if hook is not None]
+    if len(present) < 2:
+        return present[0] if present else None
+
+    def each(request: Request, status: int, size: int, seconds: float) -> None:
+        for hook in present:
+            hook(request, status, size, seconds)
+    return each
 
 
 def build_ssl_context(config: Config) -> ssl.SSLContext | None:
@@ -172,6 +194,7 @@ class Worker:
         self.max_requests = 0
         if config.max_requests:
             self.max_requests = config.max_requests + random.randint(0, config.max_requests_jitter)
+        self.memory_limit = MemoryLimit(config.max_worker_memory) if config.max_worker_memory else None
 
     def run(self) -> int:
         spec = self.spec
@@ -190,7 +213,7 @@ class Worker:
                 log.exception("Cannot import the application %s", self.config.app or "(demo)")
                 return Exit.APP_IMPORT_FAILED
         try:
-            self.server = build_server(app, self.config, spec.balance)
+            self.server = build_server(app, self.config, spec.balance, spec.metrics)
             ssl_context = build_ssl_context(self.config)
             loop = new_event_loop(self.config.loop)
         except Exception:
@@ -222,6 +245,7 @@ class Worker:
         self._heartbeat()
         await self.stop.wait()
         await self.drain()
+        self._publish_metrics()  # the final counts, which the master keeps
         log.debug("Worker %d exiting: served %d requests", self.pid, server.requests_served)
         return Exit.OK
 
@@ -236,9 +260,18 @@ class Worker:
             # that was busy with a reload when the first one came.
             if not self.stop.is_set():
                 self._send(protocol.RECYCLE)
+        elif self.memory_limit is not None and not self.stop.is_set() \
+                and self.memory_limit.exceeded():
+            self._send(protocol.OVER_MEMORY)  # repeated on every beat, like RECYCLE
         else:
             self._send(protocol.HEARTBEAT)
+        self._publish_metrics()
         asyncio.get_running_loop().call_later(self.heartbeat_interval, self._heartbeat)
+
+    def _publish_metrics(self) -> None:
+        if self.spec.metrics is not None:
+            server = self.server
+            self.spec.metrics.publish(server.requests_in_progress(), len(server.connections))
 
     def _send(self, message: bytes) -> None:
         try:

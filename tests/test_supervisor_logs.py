@@ -111,3 +111,17 @@ def test_log_level_warning_hides_info(serve, tmp_path):
     wait_until(answers, what="the server to answer")
     assert server.stop() == 0
     assert "[INFO]" not in server.stderr
+
+
+def test_a_refused_request_is_timed_from_its_refusal(serve, tmp_path):
+    """A malformed head on a fresh connection has no earlier request to be
+    timed from: its duration is how long it took to refuse it."""
+    server = serve(write_app(tmp_path), "-w", "1", "--access-logfile", "-",
+                   "--access-log-format", "%(s)s %(D)s", "-b", "127.0.0.1:0",
+                   "--graceful-timeout", "2").ready()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as raw:
+        raw.sendall(b"GET / HTTP/1.1\r\nBad Header\r\n\r\n")
+        assert raw.recv(100).startswith(b"HTTP/1.1 400")
+    microseconds = int(server.wait_for(r"^400 (\d+)$", stream="stdout").group(1))
+    assert microseconds < 5_000_000
+    assert server.stop() == 0

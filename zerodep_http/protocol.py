@@ -766,6 +766,8 @@ class HTTPProtocol(asyncio.Protocol):
         self._keep_alive = False
         self._drop_input = True
         self.receiving = False
+        if self._request is None:  # refused before its head was whole: timed from now
+            self._started = monotonic()
         body = f"{exc.reason}\n".encode()
         response = Response(body, exc.status, content_type=TEXT)
         # Answered as to a GET, whatever was asked: the error page must carry

@@ -14,11 +14,13 @@ from typing import TYPE_CHECKING, Protocol
 
 from . import defaults
 from .acceptor import Acceptor
-from .protocol import ConnectionSettings, HTTPProtocol
+from .protocol import APP, BODY, STREAM, ConnectionSettings, HTTPProtocol
 from .responses import Response
 
 if TYPE_CHECKING:
     from .exchange import Application
+
+_HANDLING = frozenset({BODY, APP, STREAM})
 
 
 class Balance(Protocol):
@@ -35,6 +37,7 @@ class Connection(Protocol):
     the protocols they switch to."""
 
     deadline: float | None
+    phase: str
 
     def on_deadline(self) -> None: ...
     def going_away(self) -> None: ...
@@ -103,6 +106,10 @@ class Server:
 
     def open_connections(self) -> int:
         return len(self.connections) + sum(a.setting_up for a in self._acceptors)
+
+    def requests_in_progress(self) -> int:
+        """Requests between a whole head and the end of their response."""
+        return sum(c.phase in _HANDLING for c in self.connections)
 
     def connections_changed(self) -> None:
         if self.balance is not None:
