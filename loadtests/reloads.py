@@ -6,6 +6,7 @@ repeats; then prints wrk's request count with its socket errors and non-2xx
 responses, and exits 1 if there were any. Bounded: each reload may take 30 s.
 
 Usage: python loadtests/reloads.py [--reloads 10] [--duration 12] [--workers 2] [--reuse-port]
+       (or python -m loadtests.reloads from the repository root)
 """
 
 from __future__ import annotations
@@ -16,8 +17,14 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
-from spread import REPO, start_server, stop
+if __name__ == "__main__" and not __package__:
+    # Run by its path: import through the loadtests package from the
+    # repository root, never a sibling script by its bare name.
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from loadtests.spread import REPO, start_server, stop
 
 
 def wait_for_reloads(lines: list[str], count: int, timeout: float = 30.0) -> bool:
