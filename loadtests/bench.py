@@ -41,6 +41,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+if __name__ == "__main__" and not __package__:
+    # Run by its path: import through the loadtests package from the
+    # repository root, never a sibling script by its bare name.
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from loadtests.processes import free_port
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 PEERS_DIR = HERE / "peers"
@@ -264,13 +271,6 @@ def ensure_peer_venv() -> None:
     run_checked([str(peer_python()), "-m", "pip", "install", "-q", *PEER_REQUIREMENTS, *editable],
                 timeout=900)
     marker.write_text(wanted)
-
-
-def free_port() -> int:
-    """Let the kernel pick a free port; the tiny race before the server binds is acceptable."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def http_request(port: int, method: str, path: str, body: bytes | None = None) -> tuple[int, str, bytes]:

@@ -22,16 +22,17 @@ import tempfile
 import time
 from pathlib import Path
 
+if __name__ == "__main__" and not __package__:
+    # Run by its path: import through the loadtests package from the
+    # repository root, never a sibling script by its bare name.
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from loadtests.processes import free_port
+
 REPO = Path(__file__).resolve().parent.parent
 ECHO = (b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\n"
         b"Content-Length: 1024\r\n\r\n" + b"x" * 1024)
 CONTENT_LENGTH = re.compile(rb"content-length: (\d+)", re.IGNORECASE)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def drive(port: int, path: str, count: int, connections: int = 8) -> None:

@@ -45,7 +45,7 @@ def _load_package(name: str, directory: Path):
 
 _load_package("loadtests", ROOT / "loadtests")
 cli = importlib.import_module("loadtests.runner.cli")
-processes = importlib.import_module("loadtests.runner.processes")
+processes = importlib.import_module("loadtests.processes")
 report = importlib.import_module("loadtests.runner.report")
 content = importlib.import_module("loadtests.apps.content")
 

@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 
 from . import ROOT, RunError
-from .processes import free_port, signal_group, stop_group
+from ..processes import free_port, signal_group, stop_group
 
 LOCUST_DIR = ROOT / "loadtests" / "locust"
 

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from . import ROOT, RunError
-from .processes import children_of, signal_group, stop_group
+from ..processes import children_of, signal_group, stop_group
 
 #: How long the server may take to serve, and to stop after TERM beyond its
 #: own graceful timeout.

@@ -1,5 +1,6 @@
-"""Process groups, and what /proc says about a process: its children, its
-sockets, whether it is stopped. Linux only, like the kill9 scenario."""
+"""Process groups, free ports, and what /proc says about a process: its
+children, its sockets, whether it is stopped. Shared by the locust runner
+and the scripts beside it. Linux only, like the kill9 scenario."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import time
 
 
 def free_port() -> int:
+    """Let the kernel pick a free port; the tiny race before the server binds is acceptable."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
