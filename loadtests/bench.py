@@ -46,7 +46,7 @@ if __name__ == "__main__" and not __package__:
     # repository root, never a sibling script by its bare name.
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from loadtests.processes import free_port
+from loadtests.processes import free_port, pinned, session_processes, start, stop
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -317,26 +317,6 @@ def check_endpoints(port: int, endpoints: tuple[str, ...]) -> None:
         assert ctype.startswith(ECHO_CONTENT_TYPE), ctype
 
 
-def session_processes(sid: int) -> dict[int, int]:
-    """Live processes of one session, pid -> parent pid (zombies left out).
-
-    Every server starts in a session of its own, so this is the whole tree a
-    server forked, whatever its process model.
-    """
-    found = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = Path("/proc", entry.name, "stat").read_text()
-        except OSError:
-            continue
-        state, ppid, _pgrp, session = stat[stat.rindex(")") + 2:].split()[:4]
-        if int(session) == sid and state != "Z":
-            found[int(entry.name)] = int(ppid)
-    return found
-
-
 def vm_rss_kib(pid: int) -> int | None:
     try:
         status = Path("/proc", str(pid), "status").read_text()
@@ -358,28 +338,7 @@ def measure_memory(sid: int) -> dict:
             "processes": len(rss)}
 
 
-def stop(proc: subprocess.Popen) -> None:
-    """SIGTERM the server's process group, wait for it to go, then SIGKILL what is left.
-
-    The leader (our child) is not reaped before the group is empty, so its
-    group id cannot be reused by an unrelated process meanwhile.
-    """
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_TIMEOUT
-    while session_processes(proc.pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=STOP_TIMEOUT)
-
-
 COMMANDS: dict[str, dict[str, list[str]]] = {}  # configuration -> server -> last command line
-
-
-def pinned(cpus: str | None, cmd: list[str]) -> list[str]:
-    return ["taskset", "-c", cpus, *cmd] if cpus else cmd
 
 
 @contextlib.contextmanager
@@ -391,9 +350,7 @@ def running_server(name: str, config: Config, args: argparse.Namespace, tmp: Pat
     COMMANDS.setdefault(config.name, {})[name] = pinned(config.server_cpus, cmd)
     log_path = tmp / f"{name}-{config.name}.log"
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(pinned(config.server_cpus, cmd), cwd=server.cwd, stdout=log,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
+        proc = start(pinned(config.server_cpus, cmd), cwd=server.cwd, stdout=log)
     try:
         try:
             wait_ready(proc, port)
@@ -404,7 +361,7 @@ def running_server(name: str, config: Config, args: argparse.Namespace, tmp: Pat
                              f"--- server log ---\n{tail}") from exc
         yield port, proc.pid
     finally:
-        stop(proc)
+        stop(proc, STOP_TIMEOUT)
 
 
 _TIME_UNITS_MS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3}

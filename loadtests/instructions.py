@@ -27,7 +27,7 @@ if __name__ == "__main__" and not __package__:
     # repository root, never a sibling script by its bare name.
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from loadtests.processes import free_port
+from loadtests.processes import free_port, start, stop
 
 REPO = Path(__file__).resolve().parent.parent
 ECHO = (b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\n"
@@ -79,11 +79,11 @@ def main() -> int:
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "callgrind.out"
-        server = subprocess.Popen(
+        server = start(
             ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
              args.python, "-c",
              f"from zerodep_http.demo import app; app.run(host='127.0.0.1', port={port})"],
-            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            cwd=REPO, stderr=subprocess.DEVNULL)
         try:
             deadline = time.monotonic() + 120  # valgrind starts Python slowly
             while True:
@@ -100,8 +100,7 @@ def main() -> int:
             drive(port, args.path, args.requests)
             subprocess.run([*control, "-d", str(server.pid)], check=True, capture_output=True)
         finally:
-            server.terminate()
-            server.wait(30)
+            stop(server, 30)
         dump = out.with_name(out.name + ".1")  # what `callgrind_control -d` wrote
         total = re.search(r"^summary: (\d+)", dump.read_text(), re.M) if dump.exists() else None
     if total is None:

@@ -1,15 +1,21 @@
-"""Process groups, free ports, and what /proc says about a process: its
-children, its sockets, whether it is stopped. Shared by the locust runner
-and the scripts beside it. Linux only, like the kill9 scenario."""
+"""Starting and stopping servers, each in a session of its own; free ports;
+and what /proc says about a process: its children, its sockets, whether it
+is stopped. Shared by the locust runner and the scripts beside it. Linux
+only, like the kill9 scenario."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
 import socket
 import subprocess
 import time
+from pathlib import Path
+
+#: How long `stop` waits for the leader to be reaped once everything was killed.
+REAP_TIMEOUT = 5.0
 
 
 def free_port() -> int:
@@ -19,23 +25,88 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def pinned(cpus: str | None, command: list[str]) -> list[str]:
+    """`command` under `taskset -c cpus`, or unchanged when `cpus` is None."""
+    return ["taskset", "-c", cpus, *command] if cpus else command
+
+
+def start(command: list[str], *, cwd: Path | str, env: dict[str, str] | None = None,
+          stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT) -> subprocess.Popen:
+    """Start a server (or a load generator) in a session of its own: whatever
+    it forks stays in its process group and its session, where `stop` finds
+    and signals it, whatever its process model."""
+    return subprocess.Popen(command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=stdout,
+                            stderr=stderr, start_new_session=True)
+
+
+def stop(proc: subprocess.Popen, timeout: float, signum: int | None = signal.SIGTERM, *,
+         leader_only: bool = False) -> int | None:
+    """Stop what `start` started, and everything it forked, within `timeout`.
+
+    `signum` goes to the whole process group, or with `leader_only` to the
+    leader alone (a master whose own drain is being exercised); None sends
+    nothing (the caller has signalled already). Then it waits until the
+    leader has exited and nothing else is left in its session, SIGKILLs the
+    group when the time is up, and reaps the leader last: until then its pid
+    holds the group id, so the group cannot be an unrelated process's.
+    Returns the leader's exit status, or None when it had to be killed.
+    """
+    deadline = time.monotonic() + timeout
+    exited = True
+    if proc.returncode is None:
+        if signum is not None and leader_only:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proc.pid, signum)
+        elif signum is not None:
+            signal_group(proc.pid, signum)
+        exited = exited_unreaped(proc.pid, deadline)
+    while session_processes(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    signal_group(proc.pid, signal.SIGKILL)
+    try:
+        code = proc.wait(REAP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        return None
+    return code if exited else None
+
+
+def exited_unreaped(pid: int, deadline: float) -> bool:
+    """Wait until our child `pid` has exited, without reaping it (a pidfd
+    turns readable at exit); False if it still runs at `deadline`."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        ready, _, _ = select.select([pidfd], [], [], max(0.0, deadline - time.monotonic()))
+        return bool(ready)
+    finally:
+        os.close(pidfd)
+
+
 def signal_group(pgid: int, signum: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signum)
 
 
-def stop_group(proc: subprocess.Popen, first: int, timeout: float) -> None:
-    """`first` to the group led by `proc`; SIGKILL to the group if `proc` is
-    still there after `timeout`; then reap. Also kills leftover members."""
-    if proc.poll() is None:
-        signal_group(proc.pid, first)
+def session_processes(sid: int) -> dict[int, int]:
+    """Live processes of one session, pid -> parent pid (zombies left out).
+
+    Every server starts in a session of its own, so this is the whole tree a
+    server forked, whatever its process model.
+    """
+    found = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
         try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            pass
-    signal_group(proc.pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(5)
+            stat = Path("/proc", entry.name, "stat").read_text()
+        except OSError:
+            continue
+        state, ppid, _pgrp, session = stat[stat.rindex(")") + 2:].split()[:4]
+        if int(session) == sid and state != "Z":
+            found[int(entry.name)] = int(ppid)
+    return found
 
 
 def children_of(pid: int) -> list[int]:
