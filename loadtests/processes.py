@@ -174,3 +174,20 @@ def wait_stopped(pid: int, timeout: float = 1.0) -> bool:
             return True
         time.sleep(0.0005)
     return False
+
+
+@contextlib.contextmanager
+def running_on(cpus: str | None):
+    """Run the calling thread on `cpus` (a taskset-style list such as "1" or
+    "0,1") inside the block, where a client of the benchmark should run;
+    unchanged when `cpus` is None."""
+    if cpus is None:
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    wanted = {int(cpu) for cpu in cpus.split(",")}
+    os.sched_setaffinity(0, wanted)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)

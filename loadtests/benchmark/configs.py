@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from .wrk import CONNECTIONS, ECHO_BODY_SIZE, WARMUP_SECONDS
+from .wrk import CONNECTIONS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,8 +24,9 @@ class Config:
         where = (f"server on CPU {self.server_cpus} (taskset), wrk on CPU {self.wrk_cpus}"
                  if self.server_cpus else "server and wrk unpinned, sharing every CPU")
         return (f"{self.workers} worker(s); {where}; wrk -t{self.wrk_threads} -c{CONNECTIONS} "
-                f"-d{args.duration}s --latency after a {WARMUP_SECONDS}s warmup; "
-                f"{args.rounds} interleaved round(s); /echo body {ECHO_BODY_SIZE} B")
+                f"-d{args.duration}s --latency after a {args.warmup}s warmup; "
+                f"{args.rounds} interleaved round(s); idle: {args.idle_connections} connections; "
+                f"SSE: {args.sse_streams} streams for {args.duration} events")
 
 
 CONFIGS = {

@@ -27,3 +27,8 @@ def measure_memory(sid: int) -> dict:
     leaves = [kib for pid, kib in rss.items() if pid not in parents] or list(rss.values()) or [0]
     return {"worker_mb": max(leaves) / 1024, "total_mb": sum(rss.values()) / 1024,
             "processes": len(rss)}
+
+
+def total_rss_kib(sid: int) -> int:
+    """VmRSS summed over every process of the server's session."""
+    return sum(kib for pid in session_processes(sid) if (kib := vm_rss_kib(pid)) is not None)

@@ -1,4 +1,4 @@
-"""Running wrk against one endpoint and reading the numbers out of its output."""
+"""Running wrk against one row's request and reading the numbers out of its output."""
 
 from __future__ import annotations
 
@@ -11,17 +11,9 @@ from .environment import run_checked
 
 if TYPE_CHECKING:
     from .configs import Config
+    from .rows import Row
 
 CONNECTIONS = 64
-WARMUP_SECONDS = 2
-ECHO_BODY_SIZE = 1024
-ECHO_CONTENT_TYPE = "application/octet-stream"
-
-ECHO_LUA = f"""\
-wrk.method = "POST"
-wrk.body = string.rep("x", {ECHO_BODY_SIZE})
-wrk.headers["Content-Type"] = "{ECHO_CONTENT_TYPE}"
-"""
 
 _TIME_UNITS_MS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3}
 
@@ -43,12 +35,20 @@ def parse_wrk(output: str) -> dict:
     return {"rps": rps, "requests": requests, "p50_ms": p50, "p99_ms": p99, "errors": errors}
 
 
-def run_wrk(port: int, endpoint: str, seconds: int, lua: Path, config: Config) -> dict:
-    """One wrk run; the subprocess timeout bounds even a hung connection."""
+def wrk_command(port: int, row: Row, seconds: float, script: Path | None, config: Config) -> list[str]:
     cmd = ["wrk", f"-t{config.wrk_threads}", f"-c{CONNECTIONS}", f"-d{seconds}s",
            "--latency", "--timeout", "5s"]
-    if endpoint == "/echo":
-        cmd += ["-s", str(lua)]
-    cmd.append(f"http://127.0.0.1:{port}{endpoint}")
-    output = run_checked(pinned(config.wrk_cpus, cmd), timeout=seconds + 30)
-    return parse_wrk(output)
+    if script is not None:
+        cmd += ["-s", str(script)]
+    if row.close:
+        cmd += ["-H", "Connection: close"]
+    cmd.append(f"http://127.0.0.1:{port}{row.path}")
+    return pinned(config.wrk_cpus, cmd)
+
+
+def run_wrk(port: int, row: Row, seconds: float, script: Path | None, config: Config) -> dict:
+    """One wrk run; the subprocess timeout bounds even a hung connection. A
+    row that moves a large body also gets its rate in MB/s (10^6 bytes)."""
+    result = parse_wrk(run_checked(wrk_command(port, row, seconds, script, config), timeout=seconds + 30))
+    result["value"] = result["rps"] * row.payload / 1e6 if row.payload else result["rps"]
+    return result
