@@ -388,12 +388,14 @@ def test_medians_and_the_table():
         "uvicorn": {"hello": [result(100.0)], "idle": [result(5.0)]},
         "nginx": {"hello": [result(900.0)]},
         "microdot": {"sse": [result(math.nan), result(40.0)]},
+        "granian": {"hello": [{"wrong": "WrongAnswer: hello"}]},
     }}
     summary = bench_rounds.summarize(raw)
     hello = summary[("1-pinned", "zerodep", "hello")]
     assert (hello["value"], hello["min"], hello["max"], hello["rounds"]) == (200.0, 100.0, 300.0, 3)
     assert summary[("1-pinned", "microdot", "sse")]["value"] == 40.0
-    args = argparse.Namespace(configs=["1-pinned"], servers=["zerodep", "uvicorn", "nginx"],
+    assert summary[("1-pinned", "granian", "hello")] == {"wrong": "WrongAnswer: hello"}
+    args = argparse.Namespace(configs=["1-pinned"], servers=["zerodep", "uvicorn", "nginx", "granian"],
                               rows=["hello", "idle"], idle_connections=10_000, sse_streams=5_000)
     info = {"date": "2026-01-01T00:00:00", "nproc": 2, "cpu": "cpu", "loadavg_at_start": [0.1, 0.2, 0.3],
             "python_zerodep": "3.11", "python_peers": "3.11", "peer_versions": {"uvicorn": "1"},
@@ -403,6 +405,7 @@ def test_medians_and_the_table():
     assert "| GET /hello | nginx | 900 | req/s |" in table and table.count("| 9.00 |") == 1
     assert "| idle keep-alive connections | zerodep-http | 2.5 | KiB/conn |" in table
     assert "| idle keep-alive connections | nginx | n/a | KiB/conn |" in table
+    assert "| GET /hello | granian + Starlette | wrong answer | req/s |" in table
     assert "![every row, per server](chart.png)" in table
 
 
@@ -491,7 +494,7 @@ def bench_app(tmp_path, monkeypatch):
 
 def test_the_bench_app_answers_every_row_right(serve, bench_app):
     server = serve(bench_app)
-    bench_checks.check_rows(server.port, list(bench_rows.ROWS))
+    assert bench_checks.wrong_rows(server.port, list(bench_rows.ROWS)) == {}
 
 
 def test_a_wrong_answer_is_refused(serve, bench_app):

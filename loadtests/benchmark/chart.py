@@ -49,9 +49,9 @@ def plot(summary: dict, args: argparse.Namespace, info: dict, path: Path) -> Non
                 for j, row in enumerate(rows):
                     x = j - 0.42 + width * (i + 0.5)
                     cell = summary.get((config_name, name, row))
-                    if cell is None or math.isnan(cell["value"]):
-                        ax.text(x, 0, " n/a", rotation=90, ha="center", va="bottom", fontsize=6,
-                                color="grey")
+                    if cell is None or "wrong" in cell or math.isnan(cell["value"]):
+                        ax.text(x, 0, " n/a" if cell is None else " wrong", rotation=90, ha="center",
+                                va="bottom", fontsize=6, color="grey")
                         continue
                     xs.append(x)
                     heights.append(cell["value"])

@@ -39,7 +39,9 @@ def notes(args: argparse.Namespace) -> list[str]:
         ("- worker MB: VmRSS of the largest worker process after the measurement "
          "(a master/arbiter is left out); total MB: every process of the server"),
         ("- nginx answers /hello (`return 200`), the static file and idle connections, as the "
-         "ceiling of what a web server does on this machine; n/a: the server does not answer that row"),
+         "ceiling of what a web server does on this machine; n/a: the server does not answer that row; "
+         "wrong answer: it answered that row's check wrong in every round, so it was not measured "
+         "(the raw JSON file says how)"),
         f"- × {BASELINE}: value / uvicorn + Starlette's on the same row and configuration",
     ]
 
@@ -66,11 +68,13 @@ def markdown(summary: dict, args: argparse.Namespace, info: dict, chart: str | N
         for name in args.rows:
             row = ROWS[name]
             base = summary.get((config_name, BASELINE, name))
+            base = None if base is None or "wrong" in base else base
             for server in args.servers:
                 label = SERVERS[server].label
                 cell = summary.get((config_name, server, name))
-                if cell is None:
-                    lines.append("| " + " | ".join([row.label, label, "n/a", row.unit] + [""] * 7) + " |")
+                if cell is None or "wrong" in cell:
+                    shown = "n/a" if cell is None else "wrong answer"
+                    lines.append("| " + " | ".join([row.label, label, shown, row.unit] + [""] * 7) + " |")
                     continue
                 ratio = (f"{cell['value'] / base['value']:.2f}"
                          if base and base["value"] and not math.isnan(base["value"] + cell["value"]) else "–")

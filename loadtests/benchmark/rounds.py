@@ -67,8 +67,13 @@ def run_rounds(args: argparse.Namespace, scripts: dict[str, Path], tmp: Path) ->
             config = CONFIGS[config_name]
             for name in order:
                 for batch in batches(rows_served(name, args.rows)):
-                    with running_server(name, config, args, tmp, batch) as (port, pid):
+                    with running_server(name, config, args, tmp, batch) as (port, pid, wrong):
                         for row in batch:
+                            if row in wrong:
+                                raw[config_name][name][row].append({"wrong": wrong[row]})
+                                print(f"round {rnd + 1}/{args.rounds} {config_name:9} {name:16} {row:10} "
+                                      f"not measured, wrong answer: {wrong[row]}", file=sys.stderr)
+                                continue
                             result = measure_row(row, port, pid, config, args, scripts)
                             result.update(measure_memory(pid))
                             raw[config_name][name][row].append(result)
@@ -87,10 +92,13 @@ def summarize(raw: dict) -> dict:
     summary: dict = {}
     for config_name, by_server in raw.items():
         for name, by_row in by_server.items():
-            for row, runs in by_row.items():
-                values = [r["value"] for r in runs if not math.isnan(r["value"])]
+            for row, all_runs in by_row.items():
+                runs = [r for r in all_runs if "wrong" not in r]
+                if all_runs and not runs:
+                    summary[(config_name, name, row)] = {"wrong": all_runs[0]["wrong"]}
                 if not runs:
                     continue
+                values = [r["value"] for r in runs if not math.isnan(r["value"])]
                 summary[(config_name, name, row)] = {
                     "value": statistics.median(values) if values else math.nan,
                     "min": min(values, default=math.nan), "max": max(values, default=math.nan),

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from ..processes import free_port, pinned, start, stop
-from .checks import WrongAnswer, check_rows, http_request
+from .checks import http_request, wrong_rows
 from .configs import Config
 from .servers import SERVERS
 
@@ -46,8 +46,9 @@ def rows_served(name: str, rows: list[str]) -> list[str]:
 
 @contextlib.contextmanager
 def running_server(name: str, config: Config, args: argparse.Namespace, tmp: Path, rows: list[str]):
-    """Start a server in its own session, yield (port, pid) once it answers
-    each of `rows` right; always stop it."""
+    """Start a server in its own session, yield (port, pid, wrong) once it
+    answers, `wrong` holding the rows of `rows` it answers wrong (and what
+    was wrong); always stop it."""
     server = SERVERS[name]
     port = free_port()
     cmd = server.command(port, config.workers, args, tmp / f"{name}-{config.name}-{port}")
@@ -59,11 +60,11 @@ def running_server(name: str, config: Config, args: argparse.Namespace, tmp: Pat
     try:
         try:
             wait_ready(proc, port)
-            check_rows(port, rows)
-        except (RuntimeError, WrongAnswer, OSError, ValueError) as exc:
+            wrong = wrong_rows(port, rows)
+        except (RuntimeError, OSError, ValueError) as exc:
             tail = log_path.read_text(errors="replace")[-2000:]
             raise SystemExit(f"{name} ({config.name}): {exc!r}\n$ {' '.join(cmd)}\n"
                              f"--- server log ---\n{tail}") from exc
-        yield port, proc.pid
+        yield port, proc.pid, wrong
     finally:
         stop(proc, STOP_TIMEOUT)
