@@ -1,8 +1,12 @@
-"""Throughput benchmark: zerodep-http against peer Python servers and nginx.
+"""Benchmark: zerodep-http against peer Python servers and nginx.
 
-Every server answers the same three endpoints (GET /hello, GET /json,
-POST /echo); wrk measures requests per second and latency, and after each
-measurement the resident memory of the server's worker processes is read.
+Every server answers the same requests row by row: plaintext, JSON and
+echo, the same from plain-function (sync) handlers, a 1 MB response and a
+1 MB request body, a new connection per request, a 1 MiB static file (wrk
+measures requests/s or MB/s and latency), the memory per idle keep-alive
+connection at 10,000 connections, and the delivery time of one event a
+second to 5,000 SSE streams. After each measurement the resident memory of
+the server's processes is read.
 
 Two configurations:
 
@@ -15,8 +19,8 @@ Rounds are interleaved so that drift on the machine (thermal, noisy
 neighbours) spreads over every server instead of biasing one.  Load goes to
 127.0.0.1 only.
 
-Usage: python loadtests/bench.py [--duration 10] [--rounds 3] [--servers ...]
-                                 [--configs ...] [--publish]
+Usage: python loadtests/bench.py [--only GROUPS] [--quick] [--duration 10] [--rounds 3]
+                                 [--servers ...] [--configs ...] [--publish]
        (or python -m loadtests.bench from the repository root)
 
 The benchmark itself is the package loadtests/benchmark/; this is its entry point.
