@@ -23,6 +23,8 @@ from collections.abc import Callable
 
 OPENING_AT_ONCE = 200
 OPEN_TIMEOUT = 10.0
+#: All the streams must be open within this time; the rest count as failed.
+OPENING_TIMEOUT = 60.0
 GRACE_SECONDS = 3.0
 
 
@@ -122,13 +124,20 @@ async def fan_out(port: int, count: int, seconds: int, path: str = "/sse") -> di
         arrivals[second].append(arrival - second)
 
     gate = asyncio.Semaphore(OPENING_AT_ONCE)
+    deadline = loop.time() + OPENING_TIMEOUT
+
+    def time_left() -> float:
+        left = min(OPEN_TIMEOUT, deadline - loop.time())
+        if left <= 0:
+            raise TimeoutError("the streams took too long to open")
+        return left
 
     async def one() -> SseStream:
         async with gate:
             _, stream = await asyncio.wait_for(
-                loop.create_connection(lambda: SseStream(path, received), "127.0.0.1", port), OPEN_TIMEOUT)
+                loop.create_connection(lambda: SseStream(path, received), "127.0.0.1", port), time_left())
             try:
-                await asyncio.wait_for(stream.opened, OPEN_TIMEOUT)
+                await asyncio.wait_for(stream.opened, time_left())
             except BaseException:
                 stream.transport.close()
                 raise

@@ -17,6 +17,8 @@ from collections.abc import Callable
 REQUEST = b"GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
 OPENING_AT_ONCE = 200
 CONNECT_TIMEOUT = 10.0
+#: All the connections must be open within this time; the rest count as failed.
+OPENING_TIMEOUT = 60.0
 #: Time for the server to finish what follows a response (buffers released,
 #: the connection parked) before its memory is read; not a synchronisation.
 SETTLE_SECONDS = 1.0
@@ -45,10 +47,15 @@ async def hold_idle(port: int, count: int, read_rss_kib: Callable[[], int]) -> d
     """Open `count` served connections, read the server's memory, close them."""
     before = read_rss_kib()
     gate = asyncio.Semaphore(OPENING_AT_ONCE)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + OPENING_TIMEOUT
 
     async def one() -> Connection:
         async with gate:
-            return await asyncio.wait_for(open_served(port), CONNECT_TIMEOUT)
+            left = min(CONNECT_TIMEOUT, deadline - loop.time())
+            if left <= 0:
+                raise TimeoutError("the connections took too long to open")
+            return await asyncio.wait_for(open_served(port), left)
 
     outcomes = await asyncio.gather(*(one() for _ in range(count)), return_exceptions=True)
     connections = [c for c in outcomes if not isinstance(c, BaseException)]

@@ -91,11 +91,15 @@ def uvicorn_cmd(app: str):
 
 
 def granian_cmd(port: int, workers: int, args: argparse.Namespace, tmp: Path) -> list[str]:
-    """/static is granian's own static file serving, answered before the app."""
+    """/static is granian's own static file serving, answered before the app.
+    A granian worker holds at most --backpressure connections (by default
+    1024, its backlog over its workers) and leaves the others unaccepted; it
+    gets enough for the idle connections and the SSE streams."""
     return [peer_bin("granian"), "--interface", "asgi",
             "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
             "--http", "1", "--loop", "uvloop",
             "--runtime-threads", "1", "--blocking-threads", "1",
+            "--backpressure", str(max(1024, args.idle_connections, args.sse_streams) + 1024),
             "--static-path-route", "/static", "--static-path-mount", str(args.static_dir),
             "--log-level", "warning", "--no-ws", "starlette_app:app"]
 
