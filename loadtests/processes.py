@@ -14,7 +14,7 @@ import subprocess
 import time
 from pathlib import Path
 
-#: How long `stop` waits for the leader to be reaped once everything was killed.
+#: How long `stop` waits for what it killed to be gone, and the leader to be reaped.
 REAP_TIMEOUT = 5.0
 
 
@@ -47,7 +47,9 @@ def stop(proc: subprocess.Popen, timeout: float, signum: int | None = signal.SIG
     leader alone (a master whose own drain is being exercised); None sends
     nothing (the caller has signalled already). Then it waits until the
     leader has exited and nothing else is left in its session, SIGKILLs the
-    group when the time is up, and reaps the leader last: until then its pid
+    group when the time is up (and waits a little for that to take effect,
+    as a killed process dies only when it next runs), and reaps the leader
+    last: until then its pid
     holds the group id, so the group cannot be an unrelated process's.
     Returns the leader's exit status, or None when it had to be killed.
     """
@@ -60,14 +62,23 @@ def stop(proc: subprocess.Popen, timeout: float, signum: int | None = signal.SIG
         elif signum is not None:
             signal_group(proc.pid, signum)
         exited = exited_unreaped(proc.pid, deadline)
-    while session_processes(proc.pid) and time.monotonic() < deadline:
-        time.sleep(0.02)
+    session_ended(proc.pid, deadline)
     signal_group(proc.pid, signal.SIGKILL)
+    session_ended(proc.pid, time.monotonic() + REAP_TIMEOUT)   # SIGKILL takes effect when they next run
     try:
         code = proc.wait(REAP_TIMEOUT)
     except subprocess.TimeoutExpired:
         return None
     return code if exited else None
+
+
+def session_ended(sid: int, deadline: float) -> bool:
+    """Wait until nothing of session `sid` is alive (zombies aside); False at `deadline`."""
+    while session_processes(sid):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
+    return True
 
 
 def exited_unreaped(pid: int, deadline: float) -> bool:
