@@ -27,6 +27,13 @@ import tempfile
 import time
 from pathlib import Path
 
+if __name__ == "__main__" and not __package__:
+    # Run by its path: import through the loadtests package from the
+    # repository root, never a sibling script by its bare name.
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from loadtests.processes import free_port, start, stop
+
 REPO = Path(__file__).resolve().parent.parent
 ECHO = (b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\n"
         b"Content-Length: 1024\r\n\r\n" + b"x" * 1024)
@@ -52,12 +59,6 @@ async def serve():
 
 asyncio.run(serve())
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def drive(port: int, path: str, count: int, connections: int = 8) -> None:
@@ -113,10 +114,10 @@ def main() -> int:
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "callgrind.out"
-        server = subprocess.Popen(
+        server = start(
             ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
              args.python, "-c", code.replace("{port}", str(port))],
-            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            cwd=REPO, stderr=subprocess.DEVNULL)
         try:
             deadline = time.monotonic() + 120  # valgrind starts Python slowly
             while True:
@@ -133,8 +134,7 @@ def main() -> int:
             drive(port, args.path, args.requests)
             subprocess.run([*control, "-d", str(server.pid)], check=True, capture_output=True)
         finally:
-            server.terminate()
-            server.wait(30)
+            stop(server, 30)
         dump = out.with_name(out.name + ".1")  # what `callgrind_control -d` wrote
         total = re.search(r"^summary: (\d+)", dump.read_text(), re.M) if dump.exists() else None
     if total is None:
