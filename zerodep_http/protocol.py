@@ -625,11 +625,27 @@ class HTTPProtocol(asyncio.Protocol):
         else:
             if head:
                 transport.write(head)  # type: ignore[union-attr]
-            await self._loop.sendfile(transport, file, offset, length)  # type: ignore[arg-type]
+            try:
+                await self._loop.sendfile(transport, file, offset, length)  # type: ignore[arg-type]
+            except NotImplementedError:  # uvloop has no sendfile
+                await self._write_file(file, offset, length)
         if self._chunked:
             transport.write(b"\r\n")  # type: ignore[union-attr]
         if self._write_paused:
             await self._drain()
+
+    async def _write_file(self, file: BinaryIO, offset: int, length: int) -> None:
+        """sendfile's stand-in: the file in pieces, each waiting for the
+        client to keep up."""
+        end = offset + length
+        while offset < end:
+            piece = os.pread(file.fileno(), min(_SMALL_FILE, end - offset), offset)
+            if not piece:
+                raise RuntimeError(f"{getattr(file, 'name', 'file')} ended early")
+            self.transport.write(piece)  # type: ignore[union-attr]
+            offset += len(piece)
+            if self._write_paused:
+                await self._drain()
 
     def _count_sent(self, size: int) -> None:
         self._sent += size
