@@ -234,6 +234,13 @@ class Worker:
         loop.add_signal_handler(protocol.RETIRE, self._on_retire)
         loop.add_signal_handler(protocol.STOP_NOW, self._on_stop_now)
         loop.add_signal_handler(protocol.REOPEN_LOGS, self._on_reopen_logs)
+        startup = getattr(server.application, "startup", None)
+        if startup is not None:
+            try:
+                await startup()
+            except Exception as exc:  # StartupFailed names the hook
+                log.error("Worker %d failed to boot: %s", self.pid, exc)
+                return Exit.BOOT_FAILED
         try:
             await server.start(self.spec.sockets, ssl_context=ssl_context,
                                backlog=self.config.backlog, shared=self.spec.shared)
@@ -244,7 +251,11 @@ class Worker:
         log.debug("Worker %d serving (generation %d)", self.pid, self.spec.generation)
         self._heartbeat()
         await self.stop.wait()
+        give_up = loop.time() + self.config.graceful_timeout
         await self.drain()
+        cleanup = getattr(server.application, "cleanup", None)
+        if cleanup is not None:
+            await cleanup(0.0 if self.force.is_set() else max(0.0, give_up - loop.time()))
         self._publish_metrics()  # the final counts, which the master keeps
         log.debug("Worker %d exiting: served %d requests", self.pid, server.requests_served)
         return Exit.OK

@@ -12,12 +12,14 @@ import logging
 import os
 from collections.abc import Callable
 from dataclasses import replace
+from types import SimpleNamespace
 from typing import Any, TypeVar
 
 from . import defaults
 from .exceptions import HTTPException
 from .exchange import Channel, ClientDisconnected
 from .files import FileResponse, resolve_static
+from .lifecycle import Lifecycle
 from .requests import Request
 from .responses import Response, coerce_response
 from .routing import Endpoint, Router
@@ -83,6 +85,9 @@ class App:
         self._after_request: list[Endpoint] = []
         self._error_handlers: dict[int | type[BaseException], Endpoint] = {}
         self._methods: set[str] = set()
+        self._lifecycle = Lifecycle()
+        #: What startup hooks create for the handlers (a pool, a client...).
+        self.state = SimpleNamespace()
         self._local_server = LocalServer(self)
 
     # -- registration -------------------------------------------------------
@@ -148,6 +153,31 @@ class App:
             return handler
 
         return register
+
+    # -- lifecycle (see `lifecycle`) -------------------------------------------
+
+    def on_startup(self, hook: Handler) -> Handler:
+        """Run `hook()` (sync or async) in every process that serves the
+        app, before its first request; if it raises, the process does not
+        serve (at start, the master exits with the boot-failure status)."""
+        self._lifecycle.startup_hooks.append(hook)
+        return hook
+
+    def on_shutdown(self, hook: Handler) -> Handler:
+        """Run `hook()` after the drain, once spawned work has finished."""
+        self._lifecycle.shutdown_hooks.append(hook)
+        return hook
+
+    def spawn(self, awaitable: Any) -> asyncio.Future[Any]:
+        """Run work that outlives its request; the drain waits for it (up to
+        the graceful timeout) and its exceptions are logged."""
+        return self._lifecycle.spawn(awaitable)
+
+    async def startup(self) -> None:
+        await self._lifecycle.startup()
+
+    async def cleanup(self, timeout: float) -> None:
+        await self._lifecycle.cleanup(timeout)
 
     # -- handling -----------------------------------------------------------
 

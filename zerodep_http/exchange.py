@@ -87,3 +87,14 @@ class Application(Protocol):
     """What a connection serves: the native `App`, and adapters."""
 
     async def handle(self, request: Request) -> Response | None: ...
+
+
+class Lifecycle(Protocol):
+    """What an application may also have, called by whatever serves it
+    (`app.run()`, each supervisor worker, the test client): `startup()`
+    before the first request (raising means the process must not serve),
+    `cleanup(timeout)` after the drain (background work and shutdown
+    hooks, within `timeout` seconds)."""
+
+    async def startup(self) -> None: ...
+    async def cleanup(self, timeout: float) -> None: ...

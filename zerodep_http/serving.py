@@ -18,6 +18,7 @@ from typing import Any
 
 from . import defaults
 from .exchange import Application
+from .lifecycle import StartupFailed
 from .listeners import BindError, bind_tcp, bind_unix, format_address, remove_unix
 from .parser import Limits
 from .protocol import ConnectionSettings
@@ -73,6 +74,9 @@ class LocalServer:
         self._force_stop = asyncio.Event()
         server = Server(self.application, settings)
         try:
+            startup = getattr(self.application, "startup", None)
+            if startup is not None:
+                await startup()
             await server.start([sock], ssl_context=ssl_context, backlog=backlog)
             address = sock.getsockname()
             if socket is None:
@@ -83,7 +87,11 @@ class LocalServer:
                      where if socket is not None else f"{scheme}://{where}", os.getpid())
             await stop.wait()
             log.info("Shutting down: draining %d connection(s)", len(server.connections))
+            give_up = self._loop.time() + graceful_timeout
             await server.shutdown(graceful_timeout, self._force_stop)
+            cleanup = getattr(self.application, "cleanup", None)
+            if cleanup is not None:
+                await cleanup(max(0.0, give_up - self._loop.time()))
         finally:
             sock.close()
             if socket is not None:
@@ -127,6 +135,9 @@ class LocalServer:
         except BindError as exc:
             log.error("%s", exc)
             raise SystemExit(1) from None
+        except StartupFailed as exc:
+            log.error("Cannot serve: %s", exc)
+            raise SystemExit(3) from None
 
     def _on_stop_signal(self) -> None:
         if self._stop is not None and self._stop.is_set():
