@@ -16,14 +16,17 @@ from types import SimpleNamespace
 from typing import Any, TypeVar
 
 from . import defaults
+from .bodies import is_form_data, take_body
 from .exceptions import HTTPException
-from .exchange import Channel, ClientDisconnected
+from .exchange import ClientDisconnected
 from .files import FileResponse, resolve_static
 from .lifecycle import Lifecycle
+from .multipart import MultipartLimits
 from .requests import Request
 from .responses import Response, coerce_response
 from .routing import Endpoint, Router
 from .serving import LocalServer
+from .uploads import FormLimits
 
 log = logging.getLogger("zerodep_http.error")
 
@@ -71,6 +74,10 @@ class App:
     max_body_size = _Declared(defaults.MAX_BODY_SIZE, int)
     #: Seconds a request head, or a wait for more of its body, may take (408).
     read_timeout = _Declared(defaults.READ_TIMEOUT, float)
+    #: What a multipart body may hold (413 past it): fields, files, memory...
+    form_limits = FormLimits()
+    #: ...parts, and header bytes per part.
+    multipart_limits = MultipartLimits()
 
     def __init__(self, *, max_body_size: int | None = None,
                  read_timeout: float | None = None) -> None:
@@ -92,30 +99,44 @@ class App:
 
     # -- registration -------------------------------------------------------
 
-    def route(self, pattern: str, methods: list[str] | None = None) -> Callable[[Handler], Handler]:
+    def route(self, pattern: str, methods: list[str] | None = None, *, stream: bool = False,
+              max_body_size: int | None = None) -> Callable[[Handler], Handler]:
+        """Route `methods` (default GET) on `pattern` to the decorated handler.
+
+        `stream=True`: the (async) handler runs as soon as the request head
+        is parsed and reads the body with `request.stream()`. `max_body_size`:
+        the largest body this route takes (413 past it), which wins over the
+        app's and the server's limit, above or below them.
+        """
         methods = [method.upper() for method in (methods or ["GET"])]
+        if max_body_size is not None and (isinstance(max_body_size, bool) or not isinstance(
+                max_body_size, int) or max_body_size <= 0):
+            raise ValueError(f"max_body_size must be a positive int, not {max_body_size!r}")
 
         def register(handler: Handler) -> Handler:
-            self.router.add(pattern, methods, handler)
+            if stream and not inspect.iscoroutinefunction(handler):
+                raise ValueError(f"a stream=True route needs an async handler, "
+                                 f"not {handler.__name__}")
+            self.router.add(pattern, methods, handler, stream, max_body_size)
             self._methods.update(methods)
             return handler
 
         return register
 
-    def get(self, pattern: str) -> Callable[[Handler], Handler]:
-        return self.route(pattern, ["GET"])
+    def get(self, pattern: str, **options: Any) -> Callable[[Handler], Handler]:
+        return self.route(pattern, ["GET"], **options)
 
-    def post(self, pattern: str) -> Callable[[Handler], Handler]:
-        return self.route(pattern, ["POST"])
+    def post(self, pattern: str, **options: Any) -> Callable[[Handler], Handler]:
+        return self.route(pattern, ["POST"], **options)
 
-    def put(self, pattern: str) -> Callable[[Handler], Handler]:
-        return self.route(pattern, ["PUT"])
+    def put(self, pattern: str, **options: Any) -> Callable[[Handler], Handler]:
+        return self.route(pattern, ["PUT"], **options)
 
-    def delete(self, pattern: str) -> Callable[[Handler], Handler]:
-        return self.route(pattern, ["DELETE"])
+    def delete(self, pattern: str, **options: Any) -> Callable[[Handler], Handler]:
+        return self.route(pattern, ["DELETE"], **options)
 
-    def patch(self, pattern: str) -> Callable[[Handler], Handler]:
-        return self.route(pattern, ["PATCH"])
+    def patch(self, pattern: str, **options: Any) -> Callable[[Handler], Handler]:
+        return self.route(pattern, ["PATCH"], **options)
 
     def static(self, url_prefix: str, directory: str | os.PathLike[str]) -> None:
         """Serve the files under `directory` at `url_prefix`."""
@@ -183,8 +204,19 @@ class App:
 
     def wants_body(self, request: Request) -> bool:
         """Whether a handler would read this request's body (100-continue)."""
+        return self._endpoint(request) is not None
+
+    def body_limit(self, request: Request) -> int | None:
+        """The route's own `max_body_size` for `request`, if it has one (the
+        connection asks before it reads the body: see `exchange`)."""
+        if not self.router.limits_bodies:
+            return None  # the common case, at the cost of one look
+        endpoint = self._endpoint(request)
+        return endpoint.max_body_size if endpoint is not None else None
+
+    def _endpoint(self, request: Request) -> Endpoint | None:
         found = self.router.resolve(request.method, request.path)
-        return found is not None and found[0].endpoint_for(request.method) is not None
+        return found[0].endpoint_for(request.method) if found is not None else None
 
     async def handle(self, request: Request) -> Response:
         """The response to `request`; never raises for application errors.
@@ -192,9 +224,11 @@ class App:
         This is the per-request path, kept in one coroutine on purpose:
         each extra coroutine layer costs as much as the routing.
         """
+        form = None
         try:
-            if request.channel.receiving:
-                await self._receive_body(request, request.channel)
+            if request.channel.receiving or request.body and is_form_data(request.headers):
+                form = await take_body(request, self._endpoint(request), self.form_limits,
+                                       self.multipart_limits)
             response = None
             for hook in self._before_request:
                 result = await _call(hook, request)
@@ -226,6 +260,9 @@ class App:
             raise
         except Exception as exc:
             response = await self._error_response(request, exc)
+        finally:
+            if form is not None:
+                form.close()  # its temporary files go; the handler is done with them
         for hook in self._after_request:
             try:
                 result = await _call(hook, request, response)
@@ -235,17 +272,6 @@ class App:
             if result is not None:
                 response = coerce_response(result)
         return response
-
-    async def _receive_body(self, request: Request, channel: Channel) -> None:
-        """Read the rest of the body before any hook or handler runs, unless
-        the client waits for `100 Continue` and no route would take it:
-        then it is never asked to send it."""
-        if channel.expects_continue and not self.wants_body(request):
-            return
-        pieces = [request.body] if request.body else []
-        while piece := await channel.receive():
-            pieces.append(piece)
-        request.body = b"".join(pieces)
 
     def _match(self, request: Request) -> tuple[Endpoint, dict[str, Any]] | Response:
         """The endpoint and its parameters, or the automatic OPTIONS answer;

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 from .exceptions import HTTPException
+
+if TYPE_CHECKING:
+    from .uploads import MultipartForm, UploadFile
 
 _UNSET: Any = object()
 
@@ -26,6 +30,9 @@ class Detached:
     closed = True
     expects_continue = False
 
+    async def receive(self) -> bytes:
+        return b""
+
     def __getattr__(self, name: str) -> Any:
         raise RuntimeError(f"a request built by hand has no connection ({name})")
 
@@ -40,12 +47,18 @@ class Request:
     fields joined with ", "; `query_params` maps each name to every value
     it was given, in order. `app` is the application serving it, and
     `channel` the connection it came on (an `exchange.Channel`).
+
+    `body` is the whole body, read before hooks and handler run, with two
+    exceptions that keep a large body out of memory: a `multipart/form-data`
+    body goes to `form()` and `files` as it arrives (`body` is b""), and a
+    `stream=True` route reads its body with `stream()` (`body` holds only
+    the bytes that came with the head, which `stream()` yields first).
     """
 
     __slots__ = (
         "method", "path", "query_string", "headers", "body", "path_params",
         "client_addr", "app", "http_version", "scheme", "channel", "_query_params",
-        "_json",
+        "_json", "_form",
     )
 
     def __init__(self, method: str, path: str, query_string: str,
@@ -66,6 +79,7 @@ class Request:
         self.channel = channel
         self._query_params: dict[str, list[str]] | None = None
         self._json: Any = _UNSET
+        self._form: MultipartForm | None = None  # a multipart body, read
 
     @property
     def query_params(self) -> dict[str, list[str]]:
@@ -89,8 +103,32 @@ class Request:
         return self._json
 
     def form(self) -> dict[str, list[str]]:
-        """An `application/x-www-form-urlencoded` body."""
+        """The fields of a form: a `multipart/form-data` body's (files are
+        in `files`), else the body read as `x-www-form-urlencoded`."""
+        if self._form is not None:
+            return self._form.fields
         return parse_qs(self.text(), keep_blank_values=True)
+
+    @property
+    def files(self) -> dict[str, list[UploadFile]]:
+        """The files of a `multipart/form-data` body, by field name. They
+        are closed (temporary files removed) once the handler returned."""
+        return self._form.files if self._form is not None else {}
+
+    async def stream(self) -> AsyncIterator[bytes]:
+        """The body piece by piece as it arrives, for `stream=True` routes.
+
+        The connection stops reading from the client while the handler does
+        not ask for more, and sends `100 Continue` (if the client waits for
+        it) when the handler first asks. On another route this yields the
+        body that was already read. Either way `body` is b"" afterwards.
+        """
+        first, self.body = self.body, b""
+        if first:
+            yield first
+        receive = self.channel.receive
+        while piece := await receive():
+            yield piece
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.path!r}>"

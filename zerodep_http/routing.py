@@ -22,14 +22,18 @@ _PLACEHOLDER = re.compile(r"<(?:([A-Za-z_][A-Za-z0-9_]*):)?([A-Za-z_][A-Za-z0-9_
 
 @dataclass(slots=True)
 class Endpoint:
-    """A handler and whether it must run in a thread."""
+    """A handler and whether it must run in a thread; for a route, how it
+    takes the request body (see `App.route`)."""
 
     function: Callable[..., Any]
     is_async: bool
+    stream: bool = False              # the handler reads `request.stream()`
+    max_body_size: int | None = None  # None: the app's or server's limit
 
     @classmethod
-    def wrap(cls, function: Callable[..., Any]) -> Endpoint:
-        return cls(function, inspect.iscoroutinefunction(function))
+    def wrap(cls, function: Callable[..., Any], stream: bool = False,
+             max_body_size: int | None = None) -> Endpoint:
+        return cls(function, inspect.iscoroutinefunction(function), stream, max_body_size)
 
 
 @dataclass(slots=True)
@@ -101,8 +105,11 @@ class Router:
         self.literal: dict[str, Route] = {}
         self.patterns: list[Route] = []
         self._by_pattern: dict[str, Route] = {}
+        #: Whether any route has a body size limit of its own.
+        self.limits_bodies = False
 
-    def add(self, pattern: str, methods: list[str], function: Callable[..., Any]) -> None:
+    def add(self, pattern: str, methods: list[str], function: Callable[..., Any],
+            stream: bool = False, max_body_size: int | None = None) -> None:
         route = self._by_pattern.get(pattern)
         if route is None:
             regex, conversions = compile_pattern(pattern)
@@ -111,7 +118,10 @@ class Router:
                 self.literal[pattern] = route
             else:
                 self.patterns.append(route)
-        route.add([method.upper() for method in methods], Endpoint.wrap(function))
+        route.add([method.upper() for method in methods],
+                  Endpoint.wrap(function, stream, max_body_size))
+        if max_body_size is not None:
+            self.limits_bodies = True
 
     def resolve(self, method: str, path: str) -> tuple[Route, dict[str, Any]] | None:
         """The first route for `path` that takes `method`, else the first for
