@@ -848,6 +848,7 @@ class HTTPProtocol(asyncio.Protocol):
             # and drop what arrives until the client ends its side too.
             self.phase = LINGER
             self.parser = _DISCARD  # type: ignore[assignment]
+            self.receiving = False  # what still arrives is dropped, never parsed
             self.deadline = monotonic() + _LINGER_SECONDS
             if self._reading_paused:
                 self._resume_reading()
