@@ -202,10 +202,6 @@ class App:
 
     # -- handling -----------------------------------------------------------
 
-    def wants_body(self, request: Request) -> bool:
-        """Whether a handler would read this request's body (100-continue)."""
-        return self._endpoint(request) is not None
-
     def body_limit(self, request: Request) -> int | None:
         """The route's own `max_body_size` for `request`, if it has one (the
         connection asks before it reads the body: see `exchange`)."""

@@ -14,10 +14,10 @@ memory unless it is small enough for `max_body_size`:
 
 from __future__ import annotations
 
+from .multipart import MultipartLimits
 from .requests import Request
 from .routing import Endpoint
 from .uploads import FormLimits, MultipartForm
-from .multipart import MultipartLimits
 
 
 def is_form_data(headers: dict[str, str]) -> bool:
