@@ -32,7 +32,6 @@ import json
 import os
 import platform
 import re
-import signal
 import socket
 import statistics
 import subprocess
@@ -41,6 +40,13 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+if __name__ == "__main__" and not __package__:
+    # Run by its path: import through the loadtests package from the
+    # repository root, never a sibling script by its bare name.
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from loadtests.processes import children_of, free_port, start, stop
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -54,12 +60,6 @@ START_TIMEOUT = 60.0
 UPLOAD_TIMEOUT = 600.0
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def ensure_peer_venv() -> Path:
     """The peers' venv, made (or completed) when a package is missing."""
     python = PEER_VENV / "bin" / "python"
@@ -71,6 +71,11 @@ def ensure_peer_venv() -> Path:
                        check=True, timeout=900)
         marker.write_text(" ".join(PEER_PACKAGES))
     return PEER_VENV / "bin"
+
+
+#: Servers whose worker is a child of a master (an arbiter); uvicorn
+#: without --workers serves in the process it starts.
+FORKING = {"zerodep", "flask"}
 
 
 def server_command(name: str, port: int, peer_bin: Path) -> tuple[list[str], Path]:
@@ -94,25 +99,18 @@ def server_command(name: str, port: int, peer_bin: Path) -> tuple[list[str], Pat
 # -- processes and memory --------------------------------------------------------------
 
 
-def children(pid: int) -> list[int]:
-    try:
-        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-    except OSError:
-        return []
-    return [int(child) for child in text.split()]
-
-
-def worker_of(pid: int) -> int:
-    """The process that serves: the one leaf of the tree under `pid`."""
+def worker_of(name: str, pid: int) -> int:
+    """The process that serves: the one leaf of the tree under `pid`, which
+    is `pid` itself only for a server that does not fork one."""
     leaves, todo = [], [pid]
     while todo:
         current = todo.pop()
-        below = children(current)
+        below = children_of(current)
         todo.extend(below)
         if not below:
             leaves.append(current)
-    if len(leaves) != 1:
-        raise RuntimeError(f"expected one worker under {pid}, found {leaves}")
+    if len(leaves) != 1 or (name in FORKING) == (leaves[0] == pid):
+        raise RuntimeError(f"expected one worker of {name} under {pid}, found {leaves}")
     return leaves[0]
 
 
@@ -129,50 +127,32 @@ def reset_peak(pid: int) -> None:
 
 
 class Server:
-    """One server in a process group of its own, stopped with the group."""
+    """One server, started in a session of its own (`processes.start`) and
+    ready once it answered a small upload of each kind (which also loads
+    what the first request loads); `worker` is the process that served it."""
 
     def __init__(self, name: str, peer_bin: Path, tmpdir: str) -> None:
         self.name = name
         self.port = free_port()
         command, cwd = server_command(name, self.port, peer_bin)
-        self.command = command
-        self.process = subprocess.Popen(
-            command, cwd=cwd, env={**os.environ, "TMPDIR": tmpdir}, start_new_session=True,
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.process = start(command, cwd=cwd, env={**os.environ, "TMPDIR": tmpdir})
         deadline = time.monotonic() + START_TIMEOUT
         while True:
             try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                for route in ROUTE_LABELS:
+                    upload(self.port, route, 64 * 1024)
                 break
             except OSError:
+                # Not listening yet, or (a master) listening before its
+                # worker accepts: the connection is refused or reset.
                 if self.process.poll() is not None or time.monotonic() > deadline:
                     self.stop()
-                    raise RuntimeError(f"{name} did not start: {self.stderr()}") from None
+                    raise RuntimeError(f"{name} did not start") from None
                 time.sleep(0.1)
-        self.worker = self._wait_for_worker(deadline)
-
-    def _wait_for_worker(self, deadline: float) -> int:
-        while True:
-            try:
-                return worker_of(self.process.pid)
-            except RuntimeError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
-
-    def stderr(self) -> str:
-        if self.process.poll() is None or self.process.stderr is None:
-            return ""
-        return self.process.stderr.read().decode(errors="replace")[-2000:]
+        self.worker = worker_of(name, self.process.pid)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(10)
+        stop(self.process, timeout=10.0)
 
 
 # -- the client ------------------------------------------------------------------------------
@@ -248,7 +228,6 @@ def measure(name: str, route: str, size: int, peer_bin: Path, cell: Cell) -> Non
     with tempfile.TemporaryDirectory(prefix="upload-bench-") as tmpdir:
         server = Server(name, peer_bin, tmpdir)
         try:
-            upload(server.port, route, 64 * 1024)  # warm up: imports, parsers
             reset_peak(server.worker)
             before = status_kib(server.worker, "VmRSS")
             elapsed, answer = upload(server.port, route, size)
