@@ -16,7 +16,7 @@ from types import SimpleNamespace
 from typing import Any, TypeVar
 
 from . import defaults
-from .bodies import is_form_data, take_body
+from .bodies import take_body
 from .exceptions import HTTPException
 from .exchange import ClientDisconnected
 from .files import FileResponse, resolve_static
@@ -26,7 +26,7 @@ from .requests import Request
 from .responses import Response, coerce_response
 from .routing import Endpoint, Router
 from .serving import LocalServer
-from .uploads import FormLimits
+from .uploads import FormLimits, MultipartForm
 
 log = logging.getLogger("zerodep_http.error")
 
@@ -220,11 +220,12 @@ class App:
         This is the per-request path, kept in one coroutine on purpose:
         each extra coroutine layer costs as much as the routing.
         """
-        form = None
         try:
-            if request.channel.receiving or request.body and is_form_data(request.headers):
+            if request.channel.receiving:
                 form = await take_body(request, self._endpoint(request), self.form_limits,
                                        self.multipart_limits)
+                if form is not None:
+                    return await self._handle_with_form(request, form)
             response = None
             for hook in self._before_request:
                 result = await _call(hook, request)
@@ -256,9 +257,6 @@ class App:
             raise
         except Exception as exc:
             response = await self._error_response(request, exc)
-        finally:
-            if form is not None:
-                form.close()  # its temporary files go; the handler is done with them
         for hook in self._after_request:
             try:
                 result = await _call(hook, request, response)
@@ -268,6 +266,15 @@ class App:
             if result is not None:
                 response = coerce_response(result)
         return response
+
+    async def _handle_with_form(self, request: Request, form: MultipartForm) -> Response:
+        """`handle` once the body went to `form` (it has all arrived), whose
+        uploads are closed, their temporary files removed, when it is done,
+        whatever happened."""
+        try:
+            return await self.handle(request)
+        finally:
+            form.close()
 
     def _match(self, request: Request) -> tuple[Endpoint, dict[str, Any]] | Response:
         """The endpoint and its parameters, or the automatic OPTIONS answer;

@@ -1,4 +1,5 @@
-"""How `App` takes a request's body before its hooks and handler run.
+"""How `App` takes the rest of a request's body, when it did not all come
+with the head, before its hooks and handler run.
 
 The route and the content type decide, so that no body has to sit whole in
 memory unless it is small enough for `max_body_size`:
@@ -10,21 +11,17 @@ memory unless it is small enough for `max_body_size`:
   as it arrives: fields in memory (with limits), uploads spooled to
   temporary files (`request.form()`, `request.files`); `request.body` is b"";
 - any other body is read whole into `request.body`.
+
+A body that came whole with its head is already in `request.body`; a
+multipart one is parsed from there when the handler asks (`Request.form`).
 """
 
 from __future__ import annotations
 
-from .multipart import MultipartLimits
+from .multipart import MultipartLimits, is_form_data
 from .requests import Request
 from .routing import Endpoint
 from .uploads import FormLimits, MultipartForm
-
-
-def is_form_data(headers: dict[str, str]) -> bool:
-    """Whether the Content-Type is `multipart/form-data` (any parameters)."""
-    content_type = headers.get("content-type")
-    return content_type is not None and (
-        content_type.partition(";")[0].strip(" \t").lower() == "multipart/form-data")
 
 
 async def take_body(request: Request, endpoint: Endpoint | None, form_limits: FormLimits,

@@ -228,7 +228,6 @@ class RequestParser:
         del buffer[:end + 4]
         self._scanned = 0
         request = self._parse_head(head)
-        self.body_limit = self.limits.body_size
         if request.content_length is None:
             self._state = _CHUNK_SIZE
             self._body_received = 0
@@ -306,6 +305,7 @@ class RequestParser:
 
         if "content-length" in headers or "transfer-encoding" in headers:
             content_length = _content_length(headers, version)
+            self.body_limit = limits.body_size  # until the caller sets the message's own
         else:
             content_length = 0
         connection = headers.get("connection")

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from dataclasses import replace
+from typing import Any
 from urllib.parse import parse_qs
 
 from .exceptions import HTTPException
-
-if TYPE_CHECKING:
-    from .uploads import MultipartForm, UploadFile
+from .multipart import MultipartLimits, is_form_data
+from .uploads import FormLimits, MultipartForm, UploadFile
 
 _UNSET: Any = object()
 
@@ -50,9 +50,11 @@ class Request:
 
     `body` is the whole body, read before hooks and handler run, with two
     exceptions that keep a large body out of memory: a `multipart/form-data`
-    body goes to `form()` and `files` as it arrives (`body` is b""), and a
-    `stream=True` route reads its body with `stream()` (`body` holds only
-    the bytes that came with the head, which `stream()` yields first).
+    body that did not all come with its head goes to `form()` and `files` as
+    it arrives (`body` is then b""; read a form through `form()` and
+    `files`, whatever its size), and a `stream=True` route reads its body
+    with `stream()` (`body` holds only the bytes that came with the head,
+    which `stream()` yields first).
     """
 
     __slots__ = (
@@ -79,7 +81,7 @@ class Request:
         self.channel = channel
         self._query_params: dict[str, list[str]] | None = None
         self._json: Any = _UNSET
-        self._form: MultipartForm | None = None  # a multipart body, read
+        self._form: MultipartForm | None = None  # a multipart body, parsed
 
     @property
     def query_params(self) -> dict[str, list[str]]:
@@ -105,15 +107,32 @@ class Request:
     def form(self) -> dict[str, list[str]]:
         """The fields of a form: a `multipart/form-data` body's (files are
         in `files`), else the body read as `x-www-form-urlencoded`."""
-        if self._form is not None:
-            return self._form.fields
+        form = self._multipart()
+        if form is not None:
+            return form.fields
         return parse_qs(self.text(), keep_blank_values=True)
 
     @property
     def files(self) -> dict[str, list[UploadFile]]:
-        """The files of a `multipart/form-data` body, by field name. They
-        are closed (temporary files removed) once the handler returned."""
-        return self._form.files if self._form is not None else {}
+        """The files of a `multipart/form-data` body, by field name. Those
+        read as the body arrived are closed (their temporary files removed)
+        once the request was handled."""
+        form = self._multipart()
+        return form.files if form is not None else {}
+
+    def _multipart(self) -> MultipartForm | None:
+        """The multipart form: read as the body arrived, or parsed now from
+        a body that came whole with its head. That one is in memory
+        already, so its uploads stay there: no temporary file to remove."""
+        if self._form is None and self.body and is_form_data(self.headers):
+            limits = getattr(self.app, "form_limits", FormLimits())
+            form = MultipartForm(self.headers["content-type"],
+                                 replace(limits, spool_size=len(self.body)),
+                                 getattr(self.app, "multipart_limits", MultipartLimits()))
+            form.feed(self.body)
+            form.end_of_input()
+            self._form = form
+        return self._form
 
     async def stream(self) -> AsyncIterator[bytes]:
         """The body piece by piece as it arrives, for `stream=True` routes.
