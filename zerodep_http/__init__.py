@@ -4,10 +4,10 @@ from .app import App
 from .exceptions import HTTPException, abort
 from .files import FileResponse
 from .requests import Request
-from .responses import JSONResponse, Response, StreamingResponse
+from .responses import JSONResponse, Response, StreamingResponse, redirect
 
 __all__ = [
     "App", "FileResponse", "HTTPException", "JSONResponse", "Request", "Response",
-    "StreamingResponse", "abort",
+    "StreamingResponse", "abort", "redirect",
 ]
 __version__ = "0.1.0"
