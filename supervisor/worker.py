@@ -151,7 +151,7 @@ def build_server(app: App, config: Config, balance: SlotBalance | None = None,
     settings = ConnectionSettings(
         limits=limits, keep_alive=config.keep_alive, read_timeout=config.read_timeout,
         forwarded_allow_ips=config.forwarded_allow_ips, proxy_protocol=config.proxy_protocol,
-        access_log=access_log)
+        root_path=config.root_path or "", access_log=access_log)
     return Server(app, settings, health_path=config.health_path, ready_path=config.ready_path,
                   balance=balance)
 

@@ -483,3 +483,46 @@ def test_a_whole_multipart_body_is_parsed_in_memory_when_asked(spool_dir):
     assert request.form() == {"a": ["1"]}
     assert request.body == body
     assert no_temporary_files(spool_dir)
+
+
+def test_a_mounted_app_keeps_its_routes_limits_and_streams(serve, raw_client, spool_dir):
+    """Body limits, stream=True and forms are the mounted route's own."""
+    api = App()
+
+    @api.put("/ingest", stream=True, max_body_size=5000)
+    async def ingest(request):
+        return {"size": sum([len(piece) async for piece in request.stream()])}
+
+    @api.post("/upload", max_body_size=64 << 20)
+    async def upload(request):
+        return {"files": describe(request.files), "body": len(request.body)}
+
+    app = App(max_body_size=1000)
+    app.mount(api, "/api")
+    client = raw_client(serve(app))
+    assert client.request("PUT", "/api/ingest", body=b"x" * 5000).json() == {"size": 5000}
+    body, content_type = multipart({}, {"f": ("big.bin", BIG, "application/x")})
+    response = client.request("POST", "/api/upload", headers={"content-type": content_type},
+                              body=body)
+    assert response.json() == {"files": {"f": [["big.bin", "application/x", len(BIG), sha256(BIG)]]},
+                               "body": 0}
+    response = client.request("PUT", "/api/ingest", body=b"x" * 5001)
+    assert response.status == 413
+    assert response.closes
+    wait_for(lambda: no_temporary_files(spool_dir), message="temporary files removed")
+
+
+def test_the_test_client_uploads_files(spool_dir):
+    from zerodep_http.testing import TestClient
+
+    app = upload_app()
+    with TestClient(app) as client:
+        response = client.post("/upload", data={"title": "Holiday"},
+                               files={"photo": ("beach.jpg", BIG, "image/jpeg")})
+    # The test client hands the body over whole, as if it came with the
+    # head: it stays in request.body, and the form is parsed in memory.
+    answer = response.json()
+    assert answer["body"] > len(BIG)
+    assert answer["fields"] == {"title": ["Holiday"]}
+    assert answer["files"] == {"photo": [["beach.jpg", "image/jpeg", len(BIG), sha256(BIG)]]}
+    assert no_temporary_files(spool_dir)

@@ -81,6 +81,10 @@ class Channel(Protocol):
     closed: bool
     #: The client sent `Expect: 100-continue` and nothing was read yet.
     expects_continue: bool
+    #: The peer is a proxy trusted to say who the client is.
+    trusted_proxy: bool
+    #: The path prefix under which a proxy mounts the application.
+    root_path: str
 
     async def receive(self) -> bytes: ...
     async def wait_closed(self) -> None: ...

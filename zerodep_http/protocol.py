@@ -78,6 +78,8 @@ class ConnectionSettings:
     proxy_protocol: bool = False
     # Paths answered by the owner (health and readiness), not the app.
     probe_paths: frozenset[str] | None = None
+    # The path prefix under which a proxy mounts the application.
+    root_path: str = ""
     access_log: AccessLog | None = None
 
 
@@ -160,7 +162,7 @@ class HTTPProtocol(asyncio.Protocol):
         "_reading_paused", "_started", "_body", "_body_unread", "_body_error",
         "_body_waiter", "_closed_waiter", "_head", "_body_allowed", "_chunked",
         "_content_length", "_sent", "_status", "_write_paused", "_drain_waiters",
-        "_trusted_proxy", "_proxy_header", "_persistent", "_drop_input", "_streaming",
+        "trusted_proxy", "_proxy_header", "_persistent", "_drop_input", "_streaming",
         "_switched_to", "_body_limit_for", "__weakref__",
     )
 
@@ -213,9 +215,14 @@ class HTTPProtocol(asyncio.Protocol):
         self._status = 0
         self._write_paused = False
         self._drain_waiters: list[asyncio.Future[None]] = []
-        # Whether the peer is a proxy trusted to say who the client is.
-        self._trusted_proxy = False
+        # Whether the peer is a proxy trusted to say who the client is
+        # (and which host and scheme it used).
+        self.trusted_proxy = False
         self._proxy_header: bytearray | None = None  # until PROXY header read
+
+    @property
+    def root_path(self) -> str:
+        return self.settings.root_path
 
     # -- asyncio callbacks ----------------------------------------------------
 
@@ -233,8 +240,8 @@ class HTTPProtocol(asyncio.Protocol):
         settings = self.settings
         trusted = settings.forwarded_allow_ips
         if trusted is not None and self.client_addr is not None:
-            self._trusted_proxy = self.client_addr[0] in trusted
-        if settings.proxy_protocol and self._trusted_proxy:
+            self.trusted_proxy = self.client_addr[0] in trusted
+        if settings.proxy_protocol and self.trusted_proxy:
             self._proxy_header = bytearray()
         # Whether requests may keep the connection open: not with a
         # keep-alive timeout of 0, nor once the server drains (going_away).
@@ -376,7 +383,7 @@ class HTTPProtocol(asyncio.Protocol):
             path = unquote(path)
         headers = head.headers
         client_addr, scheme = self.client_addr, self.scheme
-        if self._trusted_proxy and (
+        if self.trusted_proxy and (
                 "forwarded" in headers or "x-forwarded-for" in headers
                 or "x-forwarded-proto" in headers):
             client, proto = forwarded_client(headers, settings.forwarded_allow_ips)  # type: ignore[arg-type]

@@ -8,8 +8,11 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qs
 
+from .cookies import parse_cookie_header
 from .exceptions import HTTPException
 from .multipart import MultipartLimits, is_form_data
+from .proxy import forwarded_host
+from .sessions import Session
 from .uploads import FormLimits, MultipartForm, UploadFile
 
 _UNSET: Any = object()
@@ -29,6 +32,8 @@ class Detached:
     receiving = False
     closed = True
     expects_continue = False
+    trusted_proxy = False
+    root_path = ""
 
     async def receive(self) -> bytes:
         return b""
@@ -60,7 +65,7 @@ class Request:
     __slots__ = (
         "method", "path", "query_string", "headers", "body", "path_params",
         "client_addr", "app", "http_version", "scheme", "channel", "_query_params",
-        "_json", "_form",
+        "_json", "_cookies", "_session", "_form",
     )
 
     def __init__(self, method: str, path: str, query_string: str,
@@ -81,13 +86,53 @@ class Request:
         self.channel = channel
         self._query_params: dict[str, list[str]] | None = None
         self._json: Any = _UNSET
-        self._form: MultipartForm | None = None  # a multipart body, parsed
+        # `_cookies`, `_session` and `_form` stay unset until first used:
+        # most requests never touch them, and every store costs on each request.
 
     @property
     def query_params(self) -> dict[str, list[str]]:
         if self._query_params is None:
             self._query_params = parse_qs(self.query_string, keep_blank_values=True)
         return self._query_params
+
+    @property
+    def cookies(self) -> dict[str, str]:
+        """The `Cookie` header's pairs; malformed ones are skipped."""
+        try:
+            return self._cookies
+        except AttributeError:
+            self._cookies = parse_cookie_header(self.headers.get("cookie"))
+            return self._cookies
+
+    @property
+    def session(self) -> Session:
+        """The session kept in the app's signed cookie (empty when missing,
+        tampered with or expired); changes are saved with the response."""
+        try:
+            return self._session
+        except AttributeError:
+            pass
+        serializer = getattr(self.app, "session_serializer", None)
+        if serializer is None:
+            raise RuntimeError("request.session needs a secret key: "
+                               "App(secret_key=...) or app.secret_key = ...")
+        cookie = self.cookies.get(self.app.session_cookie)
+        data = serializer.loads(cookie, self.app.session_max_age) if cookie else None
+        self._session = Session(data or ())
+        return self._session
+
+    @property
+    def session_loaded(self) -> Session | None:
+        """The session if this request used it, else None."""
+        return getattr(self, "_session", None)
+
+    def url_for(self, name: str, /, **params: Any) -> str:
+        """The absolute URL of a route as this client reaches it: scheme and
+        host as the client (or a trusted proxy) gave them, then the root path
+        and `app.url_for(name, **params)`."""
+        host = forwarded_host(self.headers) if self.channel.trusted_proxy else None
+        host = host or self.headers.get("host") or "localhost"
+        return f"{self.scheme}://{host}{self.channel.root_path}{self.app.url_for(name, **params)}"
 
     def text(self) -> str:
         try:
@@ -124,15 +169,20 @@ class Request:
         """The multipart form: read as the body arrived, or parsed now from
         a body that came whole with its head. That one is in memory
         already, so its uploads stay there: no temporary file to remove."""
-        if self._form is None and self.body and is_form_data(self.headers):
+        try:
+            return self._form
+        except AttributeError:
+            pass
+        form = None
+        if self.body and is_form_data(self.headers):
             limits = getattr(self.app, "form_limits", FormLimits())
             form = MultipartForm(self.headers["content-type"],
                                  replace(limits, spool_size=len(self.body)),
                                  getattr(self.app, "multipart_limits", MultipartLimits()))
             form.feed(self.body)
             form.end_of_input()
-            self._form = form
-        return self._form
+        self._form: MultipartForm | None = form
+        return form
 
     async def stream(self) -> AsyncIterator[bytes]:
         """The body piece by piece as it arrives, for `stream=True` routes.
