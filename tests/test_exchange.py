@@ -395,8 +395,11 @@ class Limited:
 
     async def handle(self, request):
         pieces = [request.body]
-        while piece := await request.channel.receive():
-            pieces.append(piece)
+        try:
+            while piece := await request.channel.receive():
+                pieces.append(piece)
+        except BodyError as exc:  # a chunked body counted past the limit as it arrived
+            return Response(exc.message, exc.status_code)
         return Response(b"%d" % len(b"".join(pieces)))
 
 
