@@ -122,8 +122,17 @@ class _EndOfMessage:
 
 END_OF_MESSAGE = _EndOfMessage()
 
-# Parser states.
-_HEAD, _BODY, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_END, _TRAILERS, _DONE, _ERROR = range(8)
+# Parser states: strings, so that a debugger shows `parser._state` as a
+# name, compared by identity (`is`), which costs no more than comparing
+# small integers on the per-request path.
+_HEAD = "head"              # reading the request line and header section
+_BODY = "body"              # reading a body of known length (possibly empty)
+_CHUNK_SIZE = "chunk_size"  # reading a chunk size line
+_CHUNK_DATA = "chunk_data"  # reading a chunk's data
+_CHUNK_END = "chunk_end"    # expecting the CRLF after a chunk's data
+_TRAILERS = "trailers"      # reading the trailer section after the last chunk
+_DONE = "done"              # message complete; waiting for start_next_message()
+_ERROR = "error"            # refused: every later call raises the same error
 
 
 class RequestParser:
@@ -164,15 +173,16 @@ class RequestParser:
     @property
     def in_message(self) -> bool:
         """True once any byte of a request arrived and until its end."""
-        if self._state == _HEAD:
+        if self._state is _HEAD:
             return bool(self.buffer)
-        return self._state not in (_DONE, _ERROR)
+        state = self._state
+        return state is not _DONE and state is not _ERROR
 
     def feed(self, data: bytes) -> None:
         self.buffer += data
 
     def start_next_message(self) -> None:
-        if self._state != _DONE:
+        if self._state is not _DONE:
             raise RuntimeError("the current message has not ended")
         self._state = _HEAD
         self._line_start = self._lines_seen = self._scanned = 0
@@ -180,18 +190,18 @@ class RequestParser:
     def next_event(self) -> RequestHead | bytes | _EndOfMessage | None:
         try:
             state = self._state
-            if state == _HEAD:
+            if state is _HEAD:
                 return self._read_head()
-            if state == _BODY:
+            if state is _BODY:
                 if self._remaining == 0:  # also a request without a body
                     self._state = _DONE
                     return END_OF_MESSAGE
                 return self._read_fixed_body()
-            if state in (_CHUNK_SIZE, _CHUNK_DATA, _CHUNK_END, _TRAILERS):
-                return self._read_chunked_body()
-            if state == _DONE:
+            if state is _DONE:
                 return None
-            raise self._error  # type: ignore[misc]
+            if state is _ERROR:
+                raise self._error  # type: ignore[misc]
+            return self._read_chunked_body()
         except ProtocolError as exc:
             self._state = _ERROR
             self._error = exc
@@ -334,7 +344,7 @@ class RequestParser:
         buffer = self.buffer
         while True:
             state = self._state
-            if state == _CHUNK_DATA:
+            if state is _CHUNK_DATA:
                 if not buffer:
                     return None
                 take = min(self._remaining, len(buffer))
@@ -344,7 +354,7 @@ class RequestParser:
                 if self._remaining == 0:
                     self._state = _CHUNK_END
                 return data
-            if state == _CHUNK_SIZE:
+            if state is _CHUNK_SIZE:
                 scanned = self._scanned
                 end = buffer.find(b"\r\n", scanned - 1 if scanned else 0, self.limits.chunk_line + 2)
                 if end == -1:
@@ -367,7 +377,7 @@ class RequestParser:
                 else:
                     self._state = _TRAILERS
                     self._lines_seen = self._scanned = 0
-            elif state == _CHUNK_END:
+            elif state is _CHUNK_END:
                 if len(buffer) < 2:
                     if buffer[:1] not in (b"", b"\r"):
                         raise BadRequest("chunk data not followed by CRLF")
