@@ -35,7 +35,7 @@ from zerodep_http.config import ConfigError, load_config
 
 from zerodep_http.listeners import BindError
 
-from . import protocol
+from . import messages
 from .appload import DEMO_APP, AppLoadError, load_app
 from .balance import ConnectionTable, SlotBalance
 from .environment import AppEnvironment
@@ -44,7 +44,7 @@ from .logs import LOGS
 from .metrics import WorkerMetrics
 from .monitoring import MasterMetrics
 from .pidfile import PidFile, PidFileError
-from .protocol import Exit
+from .messages import Exit
 from .recycling import MEGABYTE, lifetime_deadline, resident_bytes
 from .reloader import Reloader, SourceTree, app_roots, forget_bytecode
 from .sockets import Listeners
@@ -364,15 +364,15 @@ class Master:
             self._close_pipe(worker)
             return
         worker.last_seen = time.monotonic()
-        if protocol.SERVING in data and worker.state is State.BOOTING:
+        if messages.SERVING in data and worker.state is State.BOOTING:
             worker.state = State.SERVING
             log.info("Worker %d serving (generation %d)", worker.pid, worker.generation)
-        if protocol.RECYCLE in data and not worker.recycle and worker.state is State.SERVING \
+        if messages.RECYCLE in data and not worker.recycle and worker.state is State.SERVING \
                 and worker.generation == self.generation:
             worker.recycle = "max-requests"
             self.metrics.restart("max_requests")
             log.info("Worker %d reached max-requests; replacing it", worker.pid)
-        if protocol.OVER_MEMORY in data and not worker.recycle and worker.state is State.SERVING \
+        if messages.OVER_MEMORY in data and not worker.recycle and worker.state is State.SERVING \
                 and worker.generation == self.generation:
             worker.recycle = "memory"
             self.metrics.restart("memory")
@@ -437,12 +437,12 @@ class Master:
         except ProcessLookupError:
             pass
 
-    def retire(self, worker: WorkerRecord, signum: int = protocol.RETIRE) -> None:
+    def retire(self, worker: WorkerRecord, signum: int = messages.RETIRE) -> None:
         """Ask a worker to finish what it has and exit."""
         if worker.state in (State.RETIRING, State.HUNG):
             return
         config = self.config
-        delay = config.drain_delay if signum == protocol.STOP else 0.0
+        delay = config.drain_delay if signum == messages.STOP else 0.0
         if worker.state is State.BOOTING:
             signum = signal.SIGKILL  # nothing to drain yet
         worker.state = State.RETIRING
@@ -529,7 +529,7 @@ class Master:
                     resource.prlimit(worker.pid, resource.RLIMIT_CORE, (0, hard))
                 except (OSError, ValueError):
                     pass
-                self._kill(worker, protocol.DUMP_AND_DIE)
+                self._kill(worker, messages.DUMP_AND_DIE)
             elif worker.kill_at is not None and now >= worker.kill_at:
                 if worker.state is State.RETIRING:
                     log.warning("Worker %d did not finish in time; killing it", worker.pid)
@@ -721,10 +721,10 @@ class Master:
             sock.close()
         for worker in list(self.workers.values()):
             if graceful:
-                self.retire(worker, protocol.STOP)
+                self.retire(worker, messages.STOP)
             else:
                 worker.state = State.RETIRING
-                self._kill(worker, protocol.STOP_NOW)
+                self._kill(worker, messages.STOP_NOW)
 
     def halt(self, exit_code: int, message: str) -> None:
         log.error("%s", message)
@@ -755,7 +755,7 @@ class Master:
         log.info("Reopened the log files")
         for worker in self.workers.values():
             if worker.state is not State.BOOTING:  # a booting worker ignores USR1 anyway
-                self._kill(worker, protocol.REOPEN_LOGS)
+                self._kill(worker, messages.REOPEN_LOGS)
 
     def _worker_infos(self) -> list[WorkerInfo]:
         return [WorkerInfo(w.pid, w.generation, w.state.value) for w in self.workers.values()]

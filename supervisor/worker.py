@@ -2,7 +2,7 @@
 
 `run_worker` is called in the child right after `os.fork()` and never
 returns. The worker talks to the master only through its pipe (see
-`protocol`) and its exit status, and hears from it only through signals.
+`messages`) and its exit status, and hears from it only through signals.
 """
 
 from __future__ import annotations
@@ -24,12 +24,12 @@ from zerodep_http.protocol import AccessLog as ServerAccessLog
 from zerodep_http.protocol import ConnectionSettings
 from zerodep_http.server import Server
 
-from . import protocol
+from . import messages
 from .appload import AppLoadError, effective_config, load_app
 from .balance import SlotBalance
 from .logs import LOGS, AccessLog
 from .metrics import WorkerMetrics
-from .protocol import Exit
+from .messages import Exit
 from .recycling import MemoryLimit
 
 if TYPE_CHECKING:
@@ -95,7 +95,7 @@ def _reset_signals() -> None:
         signal.signal(signum, signal.SIG_IGN)
 
 
-_LOOP_SIGNALS = (protocol.STOP, protocol.RETIRE, protocol.STOP_NOW, protocol.REOPEN_LOGS)
+_LOOP_SIGNALS = (messages.STOP, messages.RETIRE, messages.STOP_NOW, messages.REOPEN_LOGS)
 
 
 def _close_loop(loop: asyncio.AbstractEventLoop) -> None:
@@ -230,10 +230,10 @@ class Worker:
         self.ssl_context = ssl_context
         server = self.server
         self.stop, self.force = asyncio.Event(), asyncio.Event()
-        loop.add_signal_handler(protocol.STOP, self._on_stop)
-        loop.add_signal_handler(protocol.RETIRE, self._on_retire)
-        loop.add_signal_handler(protocol.STOP_NOW, self._on_stop_now)
-        loop.add_signal_handler(protocol.REOPEN_LOGS, self._on_reopen_logs)
+        loop.add_signal_handler(messages.STOP, self._on_stop)
+        loop.add_signal_handler(messages.RETIRE, self._on_retire)
+        loop.add_signal_handler(messages.STOP_NOW, self._on_stop_now)
+        loop.add_signal_handler(messages.REOPEN_LOGS, self._on_reopen_logs)
         startup = getattr(server.application, "startup", None)
         if startup is not None:
             try:
@@ -247,7 +247,7 @@ class Worker:
         except Exception:
             log.exception("Worker %d failed to start serving", self.pid)
             return Exit.BOOT_FAILED
-        self._send(protocol.SERVING)
+        self._send(messages.SERVING)
         log.debug("Worker %d serving (generation %d)", self.pid, self.spec.generation)
         self._heartbeat()
         await self.stop.wait()
@@ -270,12 +270,12 @@ class Worker:
             # Repeated on every beat: harmless, and robust against a master
             # that was busy with a reload when the first one came.
             if not self.stop.is_set():
-                self._send(protocol.RECYCLE)
+                self._send(messages.RECYCLE)
         elif self.memory_limit is not None and not self.stop.is_set() \
                 and self.memory_limit.exceeded():
-            self._send(protocol.OVER_MEMORY)  # repeated on every beat, like RECYCLE
+            self._send(messages.OVER_MEMORY)  # repeated on every beat, like RECYCLE
         else:
-            self._send(protocol.HEARTBEAT)
+            self._send(messages.HEARTBEAT)
         self._publish_metrics()
         asyncio.get_running_loop().call_later(self.heartbeat_interval, self._heartbeat)
 
