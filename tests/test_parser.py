@@ -2,8 +2,10 @@
 
 Every valid case is fed whole, one byte at a time, split in two at every
 offset, and followed by a pipelined request; all must give the same events.
-Every invalid case is fed whole and one byte at a time; both must fail with
-the same status, and the parser must keep failing afterwards (fail closed).
+Every invalid case is fed whole, one byte at a time, split in two at every
+offset, and after a valid request on the same connection; all must fail
+with the same status, and the parser must keep failing afterwards (fail
+closed).
 Where the bytes of a request are split must never change how it is read:
 that is what request smuggling exploits.
 """
@@ -363,6 +365,7 @@ def chunk_body(body: bytes) -> bytes:
 
 
 LONG = b"x" * 8200  # past the default 8190 of request_line and header_field_size
+PRECEDER = http(b"POST /before HTTP/1.1", b"Host: a", b"Content-Length: 2", body=b"ok")
 
 INVALID = [
     # framing: Content-Length
@@ -549,6 +552,19 @@ def test_invalid_whole(case: Invalid) -> None:
 @pytest.mark.parametrize("case", INVALID, ids=lambda case: case.id)
 def test_invalid_byte_by_byte(case: Invalid) -> None:
     assert parse_error(bytewise(case.raw), case.limits).status == case.status
+
+
+@pytest.mark.parametrize("case", INVALID, ids=lambda case: case.id)
+def test_invalid_split_at_every_offset(case: Invalid) -> None:
+    for offset, chunks in two_pieces(case.raw):
+        assert parse_error(chunks, case.limits).status == case.status, f"split at {offset}"
+
+
+@pytest.mark.parametrize("case", INVALID, ids=lambda case: case.id)
+def test_invalid_after_a_pipelined_request(case: Invalid) -> None:
+    """What a connection served before must not change how it reads the
+    next request (the parser caches the Host it checked, for one)."""
+    assert parse_error(whole(PRECEDER + case.raw), case.limits).status == case.status
 
 
 # Two defects in one request: which one is reported must not depend on how
