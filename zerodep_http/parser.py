@@ -15,8 +15,8 @@ from dataclasses import dataclass
 __all__ = [
     "END_OF_MESSAGE", "BadRequest", "ContentTooLarge", "ExpectationFailed",
     "HeaderFieldsTooLarge", "Limits", "ProtocolError", "RequestHead",
-    "RequestParser", "RequestTimeout", "URITooLong", "UnsupportedTransferCoding",
-    "VersionNotSupported",
+    "RequestParser", "RequestTimeout", "SINGLE_FIELDS", "URITooLong",
+    "UnsupportedTransferCoding", "VersionNotSupported",
 ]
 
 
@@ -89,6 +89,27 @@ _REQUEST_HEAD = re.compile(
     rf"({_TOKEN}) ([\x21-\x7e]+) HTTP/([0-9])\.([0-9])"
     rf"(?:\r\n({_TOKEN}:{_FIELD_VALUE}(?:\r\n{_TOKEN}:{_FIELD_VALUE})*))?"
 )
+# Fields that a request may carry on one field line only (RFC 9110 5.3: a
+# field may be repeated only if its definition is a comma-separated list).
+# These are the single-valued fields that frame, route, authenticate,
+# describe the content or condition the response: joining two of them
+# makes a value that means something else, and two readers may each pick
+# a different one. Single-valued fields nobody acts on (User-Agent,
+# Referer, From, Date) are left alone: refusing them protects nothing.
+SINGLE_FIELDS = frozenset({
+    "host",                 # RFC 9112 3.2: more than one is a 400
+    "content-length",       # 8.6: framing
+    "content-type",         # 8.3: one media type; what the content means
+    "content-range",        # 14.4: which part of the representation it is
+    "authorization",        # 11.6.2: one set of credentials, which may
+    "proxy-authorization",  # 11.7.2: hold commas themselves
+    "range",                # 14.2: one ranges-specifier
+    "if-range",             # 13.1.5: one entity-tag or date
+    "if-modified-since",    # 13.1.3: one HTTP-date, which holds a comma
+    "if-unmodified-since",  # 13.1.4: likewise
+    "max-forwards",         # 7.6.2: one integer
+})
+
 _ABSOLUTE_FORM = re.compile(r"[Hh][Tt][Tt][Pp][Ss]?://[^/?#]*")
 _HOST = re.compile(r"[A-Za-z0-9.\-_~!$&'()*+,;=:\[\]%]*")
 _DECIMAL = re.compile(r"[0-9]{1,18}")
@@ -107,7 +128,7 @@ class RequestHead:
     method: str
     target: str
     http_version: str           # "1.0" or "1.1"
-    headers: dict[str, str]     # lower-case names; repeats joined with ", "
+    headers: dict[str, str]     # lower-case names; repeated list fields joined with ", "
     content_length: int | None  # None when the body is chunked
     keep_alive: bool
     expect_continue: bool
@@ -287,9 +308,9 @@ class RequestParser:
             for line in fields.split("\r\n"):
                 name, _, value = line.partition(":")
                 name = name.lower()
-                if name in headers:
-                    if name == "host":
-                        raise BadRequest("more than one Host header")
+                if name in headers:  # a list field goes on; see SINGLE_FIELDS
+                    if name in SINGLE_FIELDS:
+                        raise BadRequest(f"more than one {name} field")
                     headers[name] += ("; " if name == "cookie" else ", ") + value.strip(" \t")
                 else:
                     headers[name] = value.strip(" \t")
@@ -477,13 +498,12 @@ def _content_length(headers: dict[str, str], version: str, limits: Limits) -> in
         return None
     if content_length is None:
         return 0
-    values = {value.strip(" \t") for value in content_length.split(",")}
-    if len(values) != 1:
-        raise BadRequest("conflicting Content-Length values")
-    value = values.pop()
-    if _DECIMAL.fullmatch(value) is None:
-        raise BadRequest("invalid Content-Length")
-    length = int(value)
+    # One field line (SINGLE_FIELDS) of plain digits. RFC 9110 8.6 would
+    # let a recipient fold a list of identical values ("5, 5"), but a proxy
+    # in front may read such a list differently: refuse rather than guess.
+    if _DECIMAL.fullmatch(content_length) is None:
+        raise BadRequest("Content-Length is not a single decimal number")
+    length = int(content_length)
     if length > limits.body_size:
         raise ContentTooLarge("declared body over the size limit")
     return length
