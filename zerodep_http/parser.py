@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import NoReturn
 
 __all__ = [
     "END_OF_MESSAGE", "BadRequest", "ContentTooLarge", "ExpectationFailed",
@@ -78,6 +79,7 @@ class Limits:
 
 
 _TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+_TOKEN_RE = re.compile(_TOKEN)
 _REQUEST_LINE = re.compile(rf"({_TOKEN}) ([\x21-\x7e]+) HTTP/([0-9])\.([0-9])")
 # A field line is a token, a colon and a value of visible characters
 # (obs-text included), SP and HTAB. Any other control byte (NUL, bare CR
@@ -481,6 +483,24 @@ def _normalize_target(method: str, target: str) -> str:
     return rest
 
 
+def _refuse_transfer_codings(transfer_encoding: str) -> NoReturn:
+    """Why a Transfer-Encoding other than `chunked` is refused.
+
+    A malformed list is 400: an element that is not a bare token (empty,
+    odd whitespace, or with parameters, which no coding served here takes
+    and whose quoted strings may hide a comma), or `chunked` twice or not
+    last, which leaves the end of the body undecidable (RFC 9112 6.3). A
+    well-formed list naming a coding this server does not decode (`gzip,
+    chunked`, `xchunked`) is 501 (RFC 9112 6.1). Both close the connection.
+    """
+    codings = [coding.strip(" \t").lower() for coding in transfer_encoding.split(",")]
+    if not all(_TOKEN_RE.fullmatch(coding) for coding in codings):
+        raise BadRequest("malformed Transfer-Encoding")
+    if "chunked" in codings and (codings.count("chunked") > 1 or codings[-1] != "chunked"):
+        raise BadRequest("chunked must be the last transfer coding, and only once")
+    raise UnsupportedTransferCoding("only the chunked transfer coding is implemented")
+
+
 def _content_length(headers: dict[str, str], version: str, limits: Limits) -> int | None:
     """Decide the body framing; None means chunked."""
     transfer_encoding = headers.get("transfer-encoding")
@@ -490,11 +510,8 @@ def _content_length(headers: dict[str, str], version: str, limits: Limits) -> in
             raise BadRequest("both Content-Length and Transfer-Encoding")
         if version == "1.0":
             raise BadRequest("Transfer-Encoding in an HTTP/1.0 request")
-        codings = [coding.strip(" \t").lower() for coding in transfer_encoding.split(",")]
-        if "" in codings or codings.count("chunked") != 1 or codings[-1] != "chunked":
-            raise BadRequest("Transfer-Encoding must end in a single chunked")
-        if len(codings) > 1:
-            raise UnsupportedTransferCoding("only chunked transfer coding is supported")
+        if transfer_encoding.lower() != "chunked":  # the one value that is served
+            _refuse_transfer_codings(transfer_encoding)
         return None
     if content_length is None:
         return 0
