@@ -81,6 +81,7 @@ CASES = {
     "bad-request-line": (400, b"GET  / HTTP/1.1\r\nHost: test\r\n\r\n" + SMUGGLED),
     "lowercase-version": (400, b"GET / http/1.1\r\nHost: test\r\n\r\n" + SMUGGLED),
     "http2-version": (505, b"GET / HTTP/2.0\r\nHost: test\r\n\r\n" + SMUGGLED),
+    "fragment-in-target": (400, b"GET /secret#frag HTTP/1.1\r\nHost: test\r\n\r\n" + SMUGGLED),
     "asterisk-for-get": (400, b"GET * HTTP/1.1\r\nHost: test\r\n\r\n" + SMUGGLED),
     "expect-unknown": (417, b"POST /echo HTTP/1.1\r\nHost: test\r\nExpect: something\r\n"
                             b"Content-Length: 0\r\n\r\n" + SMUGGLED),

@@ -516,6 +516,13 @@ INVALID = [
     Invalid("http-1", get(b"Host: a", line=b"GET / HTTP/1"), 400),
     Invalid("http-11", get(b"Host: a", line=b"GET / HTTP/11"), 400),
     Invalid("http-arabic-digit", get(b"Host: a", line="GET / HTTP/1.\u0661".encode()), 400),
+    # a request-target never carries a fragment (issue 10)
+    Invalid("fragment-in-target", get(b"Host: a", line=b"GET /path#frag HTTP/1.1"), 400),
+    Invalid("fragment-after-query", get(b"Host: a", line=b"GET /p?q=1#f HTTP/1.1"), 400),
+    Invalid("fragment-only", get(b"Host: a", line=b"GET # HTTP/1.1"), 400),
+    Invalid("fragment-empty", get(b"Host: a", line=b"GET /path# HTTP/1.1"), 400),
+    Invalid("fragment-in-absolute-form",
+            get(b"Host: a", line=b"GET http://a/path#frag HTTP/1.1"), 400),
     Invalid("asterisk-with-get", get(b"Host: a", line=b"GET * HTTP/1.1"), 400),
     Invalid("asterisk-prefix", get(b"Host: a", line=b"OPTIONS *x HTTP/1.1"), 400),
     Invalid("relative-target", get(b"Host: a", line=b"GET a/b HTTP/1.1"), 400),

@@ -80,7 +80,11 @@ class Limits:
 
 _TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
 _TOKEN_RE = re.compile(_TOKEN)
-_REQUEST_LINE = re.compile(rf"({_TOKEN}) ([\x21-\x7e]+) HTTP/([0-9])\.([0-9])")
+# A request-target is visible ASCII but `#`: a fragment is never sent
+# (RFC 9112 3.2), and one that arrives means the target was not built by
+# an HTTP client; different servers cut it in different places.
+_TARGET = r"[\x21\x22\x24-\x7e]+"
+_REQUEST_LINE = re.compile(rf"({_TOKEN}) ({_TARGET}) HTTP/([0-9])\.([0-9])")
 # A field line is a token, a colon and a value of visible characters
 # (obs-text included), SP and HTAB. Any other control byte (NUL, bare CR
 # or LF) fails the match, and so does a line starting with whitespace
@@ -88,7 +92,7 @@ _REQUEST_LINE = re.compile(rf"({_TOKEN}) ([\x21-\x7e]+) HTTP/([0-9])\.([0-9])")
 _FIELD_VALUE = r"[\t\x20-\x7e\x80-\xff]*"
 _FIELD_LINE = re.compile(rf"{_TOKEN}:{_FIELD_VALUE}")
 _REQUEST_HEAD = re.compile(
-    rf"({_TOKEN}) ([\x21-\x7e]+) HTTP/([0-9])\.([0-9])"
+    rf"({_TOKEN}) ({_TARGET}) HTTP/([0-9])\.([0-9])"
     rf"(?:\r\n({_TOKEN}:{_FIELD_VALUE}(?:\r\n{_TOKEN}:{_FIELD_VALUE})*))?"
 )
 # Fields that a request may carry on one field line only (RFC 9110 5.3: a
@@ -456,6 +460,8 @@ def _check_head_line(index: int, line: str, limits: Limits) -> None:
     if index == 0:
         match = _REQUEST_LINE.fullmatch(line)
         if match is None:
+            if "#" in line.partition(" ")[2]:
+                raise BadRequest("fragment (#) in the request target")
             raise BadRequest("malformed request line")
         _check_version(*match.group(3, 4))
     elif _FIELD_LINE.fullmatch(line) is None:
