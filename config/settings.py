@@ -153,7 +153,8 @@ SETTINGS: tuple[Setting, ...] = (
         flags=("--backlog",)),
     Setting(
         "limit_request_line", _BYTES, defaults.LIMITS.request_line,
-        "Maximum size of the request line; longer gets 414.",
+        "Maximum size of the request line in bytes, not counting its CRLF (as "
+        "gunicorn counts it); longer gets 414.",
         flags=("--limit-request-line",)),
     Setting(
         "limit_request_fields", _POSITIVE, defaults.LIMITS.header_fields,
@@ -161,7 +162,9 @@ SETTINGS: tuple[Setting, ...] = (
         flags=("--limit-request-fields",)),
     Setting(
         "limit_request_field_size", _BYTES, defaults.LIMITS.header_field_size,
-        "Maximum size of one header field; larger gets 431.",
+        "Maximum size of one header or trailer field line in bytes, its CRLF "
+        "included (as gunicorn counts it): at 8190, a line of 8188 bytes and "
+        "its CRLF passes, one of 8189 gets 431.",
         # gunicorn spells its flag with an underscore; accept that too.
         flags=("--limit-request-field-size", "--limit-request-field_size")),
     Setting(

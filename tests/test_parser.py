@@ -117,7 +117,7 @@ def chunked(*fields: bytes, line=b"POST / HTTP/1.1", body=b"") -> bytes:
 
 
 CHUNKED_HEADERS = {"host": "a", "transfer-encoding": "chunked"}
-SMALL = Limits(request_line=32, header_fields=4, header_field_size=26,
+SMALL = Limits(request_line=32, header_fields=4, header_field_size=28,
                body_size=16, chunk_line=16)
 
 # -- valid requests ------------------------------------------------------------
@@ -252,6 +252,7 @@ VALID = [
     # Limits are inclusive; each boundary is exactly at the limit (SMALL).
     Valid("request-line-at-limit", http(b"GET /" + b"a" * 18 + b" HTTP/1.1", b"Host: a"),
           [done(head(target="/" + "a" * 18))], SMALL),
+    # A field line counts with its CRLF, as in gunicorn: 26 + 2 bytes.
     Valid("field-at-limit", http(b"GET / HTTP/1.1", b"Host: a", b"X-Long: " + b"v" * 18),
           [done(head(headers={"host": "a", "x-long": "v" * 18}))], SMALL),
     Valid("fields-at-limit", http(b"GET / HTTP/1.1", b"Host: a", b"A: 1", b"B: 2", b"C: 3"),
@@ -275,7 +276,18 @@ VALID = [
           chunked(body=b"0\r\n" + b"".join(b"T%d: " % i + b"t" * 22 + b"\r\n" for i in range(4))
                   + b"\r\n"),
           [done(head("POST", headers=CHUNKED_HEADERS, content_length=None))],
-          Limits(header_field_size=26, header_fields=4)),
+          Limits(header_field_size=28, header_fields=4)),
+    # The default limits at their boundary, counted as gunicorn counts them
+    # (issue 10): the request line without its CRLF, a field line with it.
+    Valid("request-line-at-default-limit",
+          http(b"GET /" + b"a" * 8176 + b" HTTP/1.1", b"Host: a"),
+          [done(head(target="/" + "a" * 8176))]),
+    Valid("field-line-at-default-limit",
+          http(b"GET / HTTP/1.1", b"Host: a", b"X-Long: " + b"v" * 8180),
+          [done(head(headers={"host": "a", "x-long": "v" * 8180}))]),
+    Valid("trailer-line-at-default-limit",
+          chunked(body=b"0\r\nT: " + b"t" * 8185 + b"\r\n\r\n"),
+          [done(head("POST", headers=CHUNKED_HEADERS, content_length=None))]),
 ]
 
 FOLLOWER = http(b"GET /after HTTP/1.1", b"Host: follower")
@@ -566,6 +578,15 @@ INVALID = [
     Invalid("field-over-limit", get(b"Host: a", b"X-Long: " + LONG), 431),
     Invalid("field-over-limit-unterminated", b"GET / HTTP/1.1\r\nX-Long: " + LONG, 431),
     Invalid("field-over-small-limit", get(b"Host: a", b"X-Long: " + b"v" * 19), 431, SMALL),
+    # gunicorn's counts at the default 8190: an 8191-byte request line is
+    # 414, an 8189-byte field line (8191 with its CRLF) is 431 (issue 10).
+    Invalid("request-line-8191-bytes", get(b"Host: a", line=b"GET /" + b"a" * 8177 + b" HTTP/1.1"),
+            414),
+    Invalid("field-line-8189-bytes", get(b"Host: a", b"X-Long: " + b"v" * 8181), 431),
+    Invalid("field-line-8190-bytes-unterminated",
+            b"GET / HTTP/1.1\r\nHost: a\r\nX-Long: " + b"v" * 8182, 431),
+    Invalid("trailer-line-8189-bytes", chunk_body(b"0\r\nT: " + b"t" * 8186 + b"\r\n\r\n"), 431),
+    Invalid("trailer-line-8190-bytes-unterminated", chunk_body(b"0\r\nT: " + b"t" * 8187), 431),
 ]
 
 

@@ -67,13 +67,16 @@ class VersionNotSupported(ProtocolError):
 class Limits:
     """Size limits, each answered with its own status code.
 
-    The defaults are gunicorn's (8190 bytes per line, 100 fields), which
-    are also close to what nginx and Apache accept by default.
+    The defaults and the way lines are counted are gunicorn's, so that its
+    settings mean the same here: the request line without its CRLF, a field
+    line (header or trailer) with its CRLF, so that at the default 8190 a
+    field line of 8188 bytes passes and one of 8189 does not. The defaults
+    are also close to what nginx and Apache accept.
     """
 
-    request_line: int = 8190        # 414 past it
+    request_line: int = 8190        # 414 past it, not counting the CRLF
     header_fields: int = 100        # 431 past it
-    header_field_size: int = 8190   # 431 past it, per field line
+    header_field_size: int = 8190   # 431 past it, per field line with its CRLF
     body_size: int = 1048576        # 413 past it, declared or chunked
     chunk_line: int = 4096          # 400 past it: size plus extensions
 
@@ -192,7 +195,7 @@ class RequestParser:
         self._scanned = 0
         self._error: ProtocolError | None = None
         # A head this short cannot break a length limit.
-        self._short_head = min(limits.request_line, limits.header_field_size)
+        self._short_head = min(limits.request_line, limits.header_field_size - 2)
         # A keep-alive client sends the same Host every time: check it once.
         self._valid_host: str | None = None
 
@@ -288,7 +291,7 @@ class RequestParser:
                 raise URITooLong("request line too long")
         elif index > limits.header_fields and length > 0:  # not just the final CRLF
             raise HeaderFieldsTooLarge("too many header fields")
-        elif length > limits.header_field_size:
+        elif length > limits.header_field_size - 2:  # the limit counts the CRLF
             raise HeaderFieldsTooLarge("header field too long")
 
     def _parse_head(self, head: str) -> RequestHead:
@@ -426,7 +429,7 @@ class RequestParser:
                 del buffer[:2]
                 self._state = _DONE
                 return END_OF_MESSAGE
-            if end > limits.header_field_size:
+            if end > limits.header_field_size - 2:  # the limit counts the CRLF
                 raise HeaderFieldsTooLarge("trailer field too long")
             if _FIELD_LINE.fullmatch(buffer[:end].decode("latin-1")) is None:
                 raise BadRequest("malformed trailer field")
@@ -438,7 +441,7 @@ class RequestParser:
         if buffer.find(b"\n", self._scanned) != -1:
             raise BadRequest("bare LF in trailers")
         self._scanned = len(buffer)
-        if len(buffer) > limits.header_field_size + 1:
+        if len(buffer) > limits.header_field_size - 1:  # the longest line, and its CR
             raise HeaderFieldsTooLarge("trailer field too long")
         return None
 
@@ -449,7 +452,8 @@ def _check_head_line(index: int, line: str, limits: Limits) -> None:
     defects gets the same status however it is split."""
     if index > limits.header_fields:
         raise HeaderFieldsTooLarge("too many header fields")
-    limit = limits.request_line if index == 0 else limits.header_field_size
+    # Line lengths without the CRLF; the field limit counts it (Limits).
+    limit = limits.request_line if index == 0 else limits.header_field_size - 2
     bare_lf = line.find("\n")
     if bare_lf != -1 and bare_lf <= limit + 1:
         raise BadRequest("bare LF in the request head")
