@@ -66,6 +66,9 @@ CASES = {
                                b"Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n" + SMUGGLED),
     "te-xchunked": (501, b"POST /echo HTTP/1.1\r\nHost: test\r\n"
                          b"Transfer-Encoding: xchunked\r\n\r\n0\r\n\r\n" + SMUGGLED),
+    "trailer-content-length": (400, b"POST /echo HTTP/1.1\r\nHost: test\r\n"
+                                    b"Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n"
+                                    b"Content-Length: 40\r\n\r\n" + SMUGGLED),
     "te-in-http10": (400, b"POST /echo HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"
                           b"0\r\n\r\n" + SMUGGLED),
     # Line syntax.

@@ -19,7 +19,8 @@ import h11
 import pytest
 
 from zerodep_http.parser import (
-    END_OF_MESSAGE, SINGLE_FIELDS, Limits, ProtocolError, RequestHead, RequestParser)
+    END_OF_MESSAGE, NOT_IN_TRAILERS, SINGLE_FIELDS, Limits, ProtocolError, RequestHead,
+    RequestParser)
 
 # -- helpers -------------------------------------------------------------------
 
@@ -167,6 +168,7 @@ VALID = [
                 b"\r\n\r\n\n\r\x00\xff")]),
     Valid("content-length-zero", http(b"POST / HTTP/1.1", b"Host: a", b"Content-Length: 0"),
           [done(head("POST", headers={"host": "a", "content-length": "0"}))]),
+    # Trailer fields are checked and dropped: never merged into the headers.
     Valid("chunked-extensions-trailers",
           chunked(body=b'5;name=value\r\nhello\r\n6 ; q="a;b\\"c" ;\tflag\r\n world\r\n'
                        b"A\r\n0123456789\r\n0;last\r\nX-Checksum: abc\r\nX-Other:  1 \r\n\r\n"),
@@ -473,6 +475,16 @@ INVALID = [
     Invalid("trailer-nul", chunk_body(b"0\r\nT: 1\x00\r\n\r\n"), 400),
     Invalid("trailer-space-before-colon", chunk_body(b"0\r\nT : 1\r\n\r\n"), 400),
     Invalid("trailer-field-over-limit", chunk_body(b"0\r\nT: " + LONG + b"\r\n\r\n"), 431),
+    # fields that may not be sent in a trailer (RFC 9110 6.5.1, issue 10)
+    Invalid("trailer-content-length", chunk_body(b"0\r\nContent-Length: 5\r\n\r\n"), 400),
+    Invalid("trailer-transfer-encoding",
+            chunk_body(b"0\r\nTransfer-Encoding: chunked\r\n\r\n"), 400),
+    Invalid("trailer-host", chunk_body(b"0\r\nHost: evil.example\r\n\r\n"), 400),
+    Invalid("trailer-after-allowed-one",
+            chunk_body(b"3\r\nabc\r\n0\r\nX-Checksum: 1\r\nhost: a\r\n\r\n"), 400),
+    *(Invalid(f"trailer-{name}", chunk_body(b"0\r\n" + name.title().encode() + b": 1\r\n\r\n"),
+              400)
+      for name in sorted(NOT_IN_TRAILERS - {"content-length", "transfer-encoding", "host"})),
     Invalid("trailer-too-many-fields",
             chunk_body(b"0\r\n" + b"T: 1\r\n" * 101 + b"\r\n"), 431),
     Invalid("trailer-field-never-ends", chunk_body(b"0\r\nT: " + LONG), 431),

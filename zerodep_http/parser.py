@@ -15,7 +15,7 @@ from typing import NoReturn
 
 __all__ = [
     "END_OF_MESSAGE", "BadRequest", "ContentTooLarge", "ExpectationFailed",
-    "HeaderFieldsTooLarge", "Limits", "ProtocolError", "RequestHead",
+    "HeaderFieldsTooLarge", "Limits", "NOT_IN_TRAILERS", "ProtocolError", "RequestHead",
     "RequestParser", "RequestTimeout", "SINGLE_FIELDS", "URITooLong",
     "UnsupportedTransferCoding", "VersionNotSupported",
 ]
@@ -117,6 +117,26 @@ SINGLE_FIELDS = frozenset({
     "if-modified-since",    # 13.1.3: one HTTP-date, which holds a comma
     "if-unmodified-since",  # 13.1.4: likewise
     "max-forwards",         # 7.6.2: one integer
+})
+
+# Fields a trailer section may not carry (RFC 9110 6.5.1): a recipient
+# needs them before the content, so one sent after it is meant to change
+# how the message is framed, routed or authorized once a reader in front
+# has decided, or comes from a sender that ignores the rule. Trailers are
+# never merged into the request's headers; one of these makes it a 400.
+NOT_IN_TRAILERS = frozenset({
+    # framing (RFC 9112 6; 9110 6.6.2 Trailer, 10.1.4 TE)
+    "content-length", "transfer-encoding", "trailer", "te",
+    # routing, and what happens to the connection (7.2, 7.6.1, 7.8)
+    "host", "connection", "upgrade",
+    # request modifiers: controls (7.6.2, 10.1.1, 14.2; RFC 9111 5.2, 5.4)
+    # and conditionals (13.1)
+    "max-forwards", "expect", "range", "cache-control", "pragma",
+    "if-match", "if-none-match", "if-modified-since", "if-unmodified-since", "if-range",
+    # authentication (11.6.2, 11.7.2), and the cookie that stands for it
+    "authorization", "proxy-authorization", "cookie",
+    # the content's format (8.3, 8.4, 14.4)
+    "content-type", "content-encoding", "content-range",
 })
 
 _ABSOLUTE_FORM = re.compile(r"[Hh][Tt][Tt][Pp][Ss]?://[^/?#]*")
@@ -422,7 +442,8 @@ class RequestParser:
 
     def _read_trailers(self) -> _EndOfMessage | None:
         """Validate and drop trailer fields, one line at a time (so that a
-        trickled section costs linear time): they never frame or route."""
+        trickled section costs linear time): they never frame, route or
+        reach the request's headers, and NOT_IN_TRAILERS may not appear."""
         buffer, limits = self.buffer, self.limits
         while (end := buffer.find(b"\r\n", self._scanned - 1 if self._scanned else 0)) != -1:
             if end == 0:
@@ -431,8 +452,12 @@ class RequestParser:
                 return END_OF_MESSAGE
             if end > limits.header_field_size - 2:  # the limit counts the CRLF
                 raise HeaderFieldsTooLarge("trailer field too long")
-            if _FIELD_LINE.fullmatch(buffer[:end].decode("latin-1")) is None:
+            line = buffer[:end].decode("latin-1")
+            if _FIELD_LINE.fullmatch(line) is None:
                 raise BadRequest("malformed trailer field")
+            name = line.partition(":")[0].lower()
+            if name in NOT_IN_TRAILERS:
+                raise BadRequest(f"{name} field in the trailer section")
             self._lines_seen += 1
             if self._lines_seen > limits.header_fields:
                 raise HeaderFieldsTooLarge("too many trailer fields")
