@@ -85,8 +85,10 @@ _TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
 _TOKEN_RE = re.compile(_TOKEN)
 # A request-target is visible ASCII but `#`: a fragment is never sent
 # (RFC 9112 3.2), and one that arrives means the target was not built by
-# an HTTP client; different servers cut it in different places.
-_TARGET = r"[\x21\x22\x24-\x7e]+"
+# an HTTP client; different servers cut it in different places. (Written
+# as two ranges, the common one first: the regex engine keeps that order,
+# so a target character costs one range test, as with no exception.)
+_TARGET = r"[\x24-\x7e\x21-\x22]+"
 _REQUEST_LINE = re.compile(rf"({_TOKEN}) ({_TARGET}) HTTP/([0-9])\.([0-9])")
 # A field line is a token, a colon and a value of visible characters
 # (obs-text included), SP and HTAB. Any other control byte (NUL, bare CR
