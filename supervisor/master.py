@@ -369,7 +369,7 @@ class Master:
             log.info("Worker %d serving (generation %d)", worker.pid, worker.generation)
         if messages.RECYCLE in data and not worker.recycle and worker.state is State.SERVING \
                 and worker.generation == self.generation:
-            worker.recycle = "max-requests"
+            worker.recycle = "max-requests"  # acted on by reconcile() in this same turn of the loop
             self.metrics.restart("max_requests")
             log.info("Worker %d reached max-requests; replacing it", worker.pid)
         if messages.OVER_MEMORY in data and not worker.recycle and worker.state is State.SERVING \
@@ -550,7 +550,9 @@ class Master:
 
     def reconcile(self) -> None:
         """Bring the current generation to the target: start what is missing
-        (after the backoff), retire what is surplus once its replacement serves."""
+        (after the backoff), retire a worker past --max-requests as soon as
+        another can take its connections, and what is surplus once its
+        replacement serves (recycling by memory or age waits for that)."""
         current = [w for w in self.workers.values() if w.generation == self.generation]
         wanted = [w for w in current if w.alive_and_wanted]
         missing = self.target - len(wanted)
@@ -560,6 +562,11 @@ class Master:
             for _ in range(missing):
                 self.spawn(self.generation, next(free), self.config, self.listeners)
         serving = [w for w in current if w.state is State.SERVING]
+        for worker in serving:
+            if worker.recycle == "max-requests" and self._can_take_over(worker, serving):
+                log.info("Retiring worker %d (max-requests)", worker.pid)
+                self.retire(worker)
+        serving = [w for w in serving if w.state is State.SERVING]
         surplus = len(serving) - self.target
         if surplus > 0:
             # Recycled workers first (their replacement serves), then the highest slots.
@@ -569,6 +576,16 @@ class Master:
                          f" ({worker.recycle})" if worker.recycle else "")
                 self.retire(worker)
         self._drop_unused_slots()
+
+    def _can_take_over(self, recycled: WorkerRecord, serving: list[WorkerRecord]) -> bool:
+        """Whether a serving worker that stays can take `recycled`'s
+        connections: any, when every listener is shared; with --reuse-port
+        only its replacement, which serves the same slot's sockets. A single
+        worker thus serves on until its replacement is ready."""
+        staying = [w for w in serving if not w.recycle]
+        if self.listeners.has_slot_sockets():
+            return any(w.slot == recycled.slot for w in staying)
+        return bool(staying)
 
     # -- reload (HUP) -------------------------------------------------------------------
 

@@ -214,6 +214,8 @@ class Worker:
                 return Exit.APP_IMPORT_FAILED
         try:
             self.server = build_server(app, self.config, spec.balance, spec.metrics)
+            self.server.max_requests = self.max_requests
+            self.server.on_max_requests = self._reached_max_requests
             ssl_context = build_ssl_context(self.config)
             loop = new_event_loop(self.config.loop)
         except Exception:
@@ -262,13 +264,20 @@ class Worker:
 
     # -- talking to the master ------------------------------------------------
 
+    def _reached_max_requests(self) -> None:
+        """Called by the server as its count reaches --max-requests (plus
+        jitter): the master starts a replacement now, not a heartbeat later,
+        and retires this worker once another can take its connections."""
+        self._send(messages.RECYCLE)
+
     def _heartbeat(self) -> None:
         """Runs on the event loop's own timer: if the loop is stuck, it is silent."""
         if os.getppid() != self.spec.master_pid:
             self._master_died()
         elif self.max_requests and self.server.requests_served >= self.max_requests:
-            # Repeated on every beat: harmless, and robust against a master
-            # that was busy with a reload when the first one came.
+            # Said again on every beat until the master acts: harmless, and
+            # robust against a full pipe or a master that ignored the first
+            # one during a reload.
             if not self.stop.is_set():
                 self._send(messages.RECYCLE)
         elif self.memory_limit is not None and not self.stop.is_set() \
