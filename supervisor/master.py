@@ -554,6 +554,11 @@ class Master:
         another can take its connections, and what is surplus once its
         replacement serves (recycling by memory or age waits for that)."""
         current = [w for w in self.workers.values() if w.generation == self.generation]
+        serving = [w for w in current if w.state is State.SERVING]
+        for worker in serving:  # before forking, which takes a while
+            if worker.recycle == "max-requests" and self._can_take_over(worker, serving):
+                log.info("Retiring worker %d (max-requests)", worker.pid)
+                self.retire(worker)
         wanted = [w for w in current if w.alive_and_wanted]
         missing = self.target - len(wanted)
         if missing > 0 and time.monotonic() >= self.next_spawn_at:
@@ -561,11 +566,6 @@ class Master:
             free = (slot for slot in range(len(self.workers) + self.target) if slot not in taken)
             for _ in range(missing):
                 self.spawn(self.generation, next(free), self.config, self.listeners)
-        serving = [w for w in current if w.state is State.SERVING]
-        for worker in serving:
-            if worker.recycle == "max-requests" and self._can_take_over(worker, serving):
-                log.info("Retiring worker %d (max-requests)", worker.pid)
-                self.retire(worker)
         serving = [w for w in serving if w.state is State.SERVING]
         surplus = len(serving) - self.target
         if surplus > 0:

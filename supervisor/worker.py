@@ -315,6 +315,11 @@ class Worker:
         self.stop.set()
 
     def _on_retire(self) -> None:
+        # Stop taking work now: drain() runs only after the stop event wakes
+        # serve(), a loop iteration or two later, and a busy worker answers
+        # dozens of requests per iteration (past --max-requests, say).
+        self.server.draining = True
+        self.server.stop_accepting()
         self.stop.set()
 
     def _on_stop_now(self) -> None:
