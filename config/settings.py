@@ -124,7 +124,9 @@ SETTINGS: tuple[Setting, ...] = (
         flags=("--keep-alive",)),
     Setting(
         "max_requests", _COUNT, 0,
-        "Restart a worker after it has served this many requests; 0 = never.",
+        "Replace a worker once it has served this many requests; 0 = never. "
+        "It stops accepting as soon as another worker can take its "
+        "connections (with a single worker: once its replacement serves).",
         flags=("--max-requests",)),
     Setting(
         "max_requests_jitter", _COUNT, 0,
