@@ -143,6 +143,11 @@ class Deaths:
         return min(BACKOFF_MAX, BACKOFF_BASE * 2 ** (len(self.times) - 1))
 
 
+def workers_phrase(count: int) -> str:
+    """`1 worker`, `2 workers`: log lines read as sentences."""
+    return f"{count} worker" if count == 1 else f"{count} workers"
+
+
 def describe_exit(status: int) -> str:
     code = os.waitstatus_to_exitcode(status)
     if code < 0:
@@ -241,8 +246,9 @@ class Master:
             tree = SourceTree(app_roots(config.app, DEMO_APP) + config.reload_dir,
                               config.reload_include)
             self.reloader = Reloader(tree)
-            log.info("Watching %d files under %s for changes (--reload)",
-                     self.reloader.watched, ", ".join(tree.roots) or "no directory")
+            watched = self.reloader.watched
+            log.info("Watching %d file%s under %s for changes (--reload)", watched,
+                     "" if watched == 1 else "s", ", ".join(tree.roots) or "no directory")
         if config.preload:
             try:
                 self.app = load_app(config.app)
@@ -253,7 +259,7 @@ class Master:
                 log.exception("Cannot import the application %s", config.app or "(demo)")
                 return Exit.APP_IMPORT_FAILED
         mode = "one SO_REUSEPORT socket per worker" if self.reuse_port else "shared sockets"
-        log.info("Using %d workers (%s)", self.target, mode)
+        log.info("Using %s (%s)", workers_phrase(self.target), mode)
         self.selector.register(self._wakeup_r, selectors.EVENT_READ)
         return None
 
@@ -300,11 +306,11 @@ class Master:
                 self.begin_reload()
             elif signum == signal.SIGTTIN:
                 self.target += 1
-                log.info("Target is now %d workers", self.target)
+                log.info("Target is now %s", workers_phrase(self.target))
             elif signum == signal.SIGTTOU:
                 if self.target > 1:
                     self.target -= 1
-                log.info("Target is now %d workers", self.target)
+                log.info("Target is now %s", workers_phrase(self.target))
             elif signum == signal.SIGUSR1:
                 self.reopen_logs()
 
@@ -617,7 +623,7 @@ class Master:
             listeners = Listeners.open(config, self.activated, reuse_port=self.reuse_port,
                                        previous=self.listeners)
         except BindError as exc:
-            log.error("Reload failed, generation %d keeps serving: %s", self.generation, exc)
+            log.error("Reload failed (%s); generation %d keeps serving", exc, self.generation)
             self.metrics.reload("failure")
             self.notifier.ready(self._status_text())
             return
@@ -632,7 +638,7 @@ class Master:
             log.info("Reloading: starting generation %d with 1 worker, then %d more once it "
                      "serves", generation, size - first)
         else:
-            log.info("Reloading: starting generation %d with %d workers", generation, size)
+            log.info("Reloading: starting generation %d with %s", generation, workers_phrase(size))
         for slot in range(first):
             self.spawn(generation, slot, config, listeners)
 
@@ -662,13 +668,16 @@ class Master:
         self.listeners = reload.listeners
         old_listeners.close_except(self.listeners, remove_files=True)
         for worker in list(self.workers.values()):
-            if worker.generation != self.generation:
-                self.retire(worker)
+            if worker.generation == self.generation:
+                continue
+            if worker.state in (State.BOOTING, State.SERVING):
+                log.info("Retiring worker %d (generation %d)", worker.pid, worker.generation)
+            self.retire(worker)
         for listener in self.listeners.listeners:
             if listener not in old_listeners.listeners:
                 log.info("Listening at: %s (%d)", listener.url(self.listeners.scheme), self.pid)
-        log.info("Reload complete: generation %d serving with %d workers",
-                 self.generation, reload.size)
+        log.info("Reload complete: generation %d serving with %s",
+                 self.generation, workers_phrase(reload.size))
         self.metrics.reload("success")
         self.notifier.ready(self._status_text())
 
@@ -719,8 +728,9 @@ class Master:
             exit_code = self.shutdown.exit_code
         config = self.config
         if graceful:
-            log.info("Shutting down gracefully: %d workers finish what they serve "
-                     "(up to %.1f s)", len(self.workers), config.drain_delay + config.graceful_timeout)
+            log.info("Shutting down gracefully: waiting up to %.1f s for %s to finish "
+                     "in-flight requests", config.drain_delay + config.graceful_timeout,
+                     workers_phrase(len(self.workers)))
             deadline = now + config.drain_delay + config.graceful_timeout + IDLE_GRACE + 2.0
         else:
             log.info("Shutting down now")
@@ -755,11 +765,13 @@ class Master:
         if now >= shutdown.deadline:
             if shutdown.killed:
                 if now >= shutdown.deadline + QUICK_STOP_GRACE:
-                    log.error("Workers %s did not exit; giving up on them",
-                              sorted(self.workers))
+                    log.error("%s %s did not exit; giving up",
+                              "Worker" if len(self.workers) == 1 else "Workers",
+                              ", ".join(map(str, sorted(self.workers))))
                     return True
                 return False
-            log.warning("Killing %d workers that did not finish in time", len(self.workers))
+            log.warning("Killing %s that did not finish in time",
+                        workers_phrase(len(self.workers)))
             for worker in self.workers.values():
                 self._kill(worker, signal.SIGKILL)
             shutdown.killed = True
@@ -787,7 +799,7 @@ class Master:
             serving = [w for w in self.workers.values() if w.state is State.SERVING]
             if len(serving) >= self.target:
                 self.ready = True
-                log.info("Serving with %d workers", len(serving))
+                log.info("Serving with %s", workers_phrase(len(serving)))
                 self.status = self._status_text()
                 self.notifier.ready(self.status)
             return

@@ -263,7 +263,9 @@ class Worker:
         if cleanup is not None:
             await cleanup(0.0 if self.force.is_set() else max(0.0, give_up - loop.time()))
         self._publish_metrics()  # the final counts, which the master keeps
-        log.debug("Worker %d exiting: served %d requests", self.pid, server.requests_served)
+        served = server.requests_served
+        log.debug("Worker %d exiting: served %d request%s", self.pid, served,
+                  "" if served == 1 else "s")
         return Exit.OK
 
     # -- talking to the master ------------------------------------------------
