@@ -266,7 +266,7 @@ class RequestParser:
         buffer = self.buffer
         if not buffer:
             return None
-        if self._line_start == 0:
+        if self._line_start == 0 and buffer[0] == 13:  # CR: cheaper than startswith()
             # RFC 9112 2.2: ignore empty lines before a request line (some
             # clients send a CRLF after a POST body).
             while buffer.startswith(b"\r\n"):
