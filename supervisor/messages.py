@@ -1,8 +1,9 @@
-"""What a worker tells its master: one-byte messages on a pipe, and its exit status.
+"""What the master and its workers tell each other: a worker's one-byte
+messages on its pipe and its exit status, and the master's signals.
 
-The messages are written from inside the worker's event loop, so a message
-proves that the loop runs; a helper thread could keep talking while the
-loop is stuck. Exit statuses let the master tell "this code cannot even be
+The pipe messages are written from inside the worker's event loop, so a
+message proves that the loop runs; a helper thread could keep talking while
+the loop is stuck. Exit statuses let the master tell "this code cannot even be
 imported" (stop, do not fork-loop) from a crash (respawn with backoff).
 """
 
