@@ -20,11 +20,11 @@ OVER_MEMORY = b"M"  # over --max-worker-memory: the same, for that reason
 
 
 class Exit(enum.IntEnum):
-    """Exit statuses of the master and of its workers."""
+    """Exit statuses of the master and of its workers. Status 2, a bad
+    setting, is the settings loader's (config.loader), before any master."""
 
     OK = 0
     FAILURE = 1              # runtime failure: bind error, crash loop, live pidfile
-    CONFIG = 2               # bad configuration (from the settings loader)
     BOOT_FAILED = 3          # a worker could not start serving (TLS, sockets)
     APP_IMPORT_FAILED = 4    # a worker could not import or build the app
 
