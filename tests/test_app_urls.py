@@ -7,6 +7,7 @@ import httpx
 import pytest
 
 from zerodep_http import App, HTTPException, Response, abort, redirect
+from zerodep_http.testing import TestClient
 
 from conftest import WAIT
 
@@ -175,11 +176,10 @@ def mounted_apps(order: list[str]):
     return parent, api
 
 
-def test_a_mounted_app_answers_under_its_prefix_with_hooks_in_order(serve):
+def test_a_mounted_app_answers_under_its_prefix_with_hooks_in_order():
     order: list[str] = []
     parent, _ = mounted_apps(order)
-    server = serve(parent)
-    with httpx.Client(base_url=server.url, timeout=WAIT) as client:
+    with TestClient(parent) as client:
         assert client.get("/api/users/3").json() == {"id": 3, "path": "/api/users/3",
                                                      "link": "/api/users/3"}
         assert order == ["parent before", "api before", "handler", "api after", "parent after"]
@@ -188,10 +188,9 @@ def test_a_mounted_app_answers_under_its_prefix_with_hooks_in_order(serve):
         assert client.get("/").text == "home"
 
 
-def test_errors_go_to_the_child_then_the_parent(serve):
+def test_errors_go_to_the_child_then_the_parent():
     parent, _ = mounted_apps([])
-    server = serve(parent)
-    with httpx.Client(base_url=server.url, timeout=WAIT) as client:
+    with TestClient(parent) as client:
         assert client.get("/api/teapot").text == "api teapot"
         assert client.get("/api/crash").text == "parent caught KeyError"
         missing = client.get("/api/nowhere")
@@ -241,7 +240,7 @@ def test_mount_prefixes_that_collide_are_refused():
     parent.mount(App(), url_prefix="/api/v2")  # a longer prefix inside is fine
 
 
-def test_nested_mounts_and_their_names(serve):
+def test_nested_mounts_and_their_names():
     root, v1, admin = App(), App(), App()
 
     @admin.get("/stats")
@@ -251,8 +250,8 @@ def test_nested_mounts_and_their_names(serve):
     v1.mount(admin, url_prefix="/admin")
     root.mount(v1, url_prefix="/api/v1")
     assert root.url_for("api.v1.admin.stats") == "/api/v1/admin/stats"
-    server = serve(root)
-    assert httpx.get(server.url + "/api/v1/admin/stats", timeout=WAIT).text == "stats"
+    with TestClient(root) as client:
+        assert client.get("/api/v1/admin/stats").text == "stats"
 
 
 def test_http_exception_headers_survive_a_parent_error_page(serve, raw_client):

@@ -319,6 +319,8 @@ class Owner:
     date_line = b"date: x\r\n"
     draining = False
     requests_served = 0
+    max_requests = 0
+    on_max_requests = None
 
     def connection_made(self, connection): pass
     def connection_closed(self, connection): pass

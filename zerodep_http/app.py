@@ -128,7 +128,6 @@ class App:
     def secret_key(self, value: str | bytes | list[str | bytes] | None) -> None:
         self._secret_key = value
         self.session_serializer = None if not value else SessionSerializer(value)
-        self._rebuild_hooks()
 
     @property
     def compress(self) -> bool:
@@ -270,8 +269,6 @@ class App:
             after.append(Endpoint.wrap(self._add_cors_fields))
         if self._compress:
             after.append(Endpoint.wrap(self._gzip))
-        if self.session_serializer is not None:
-            after.append(Endpoint.wrap(self._save_session))  # last: it sees every change
         self._after_hooks = after
 
     # -- urls -------------------------------------------------------------------
@@ -396,6 +393,8 @@ class App:
                 return Response("Internal Server Error", 500)
             if result is not None:
                 response = coerce_response(result)
+        if self.session_serializer is not None:  # last: it sees every change
+            response = self._save_session(request, response)
         return response
 
     async def _handle_with_form(self, request: Request, form: MultipartForm,
@@ -462,13 +461,13 @@ class App:
             response.body = compress_body(accept, response.status_code, response.headers,
                                           response.body)
 
-    async def _save_session(self, request: Request, response: Response) -> Response | None:
+    def _save_session(self, request: Request, response: Response) -> Response:
         """Write the session back if the request changed it; a session that
         outgrew a cookie is a 500, logged. Only the app serving the request
         keeps its session (a mounted one uses its parent's)."""
         session = request.session_loaded
         if session is None or request.app is not self:
-            return None
+            return response
         try:
             header = session_cookie_header(
                 self.session_serializer, session, name=self.session_cookie,  # type: ignore[arg-type]

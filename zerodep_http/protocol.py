@@ -89,6 +89,8 @@ class ConnectionOwner(Protocol):
     date_line: bytes       # the `date` header field line, refreshed every second
     draining: bool         # answer with `Connection: close` from now on
     requests_served: int   # counted by the connections
+    max_requests: int      # when requests_served reaches it, call on_max_requests (0: never)
+    on_max_requests: Callable[[], None] | None
 
     def connection_made(self, connection: HTTPProtocol) -> None: ...
     def connection_closed(self, connection: HTTPProtocol) -> None: ...
@@ -726,7 +728,10 @@ class HTTPProtocol(asyncio.Protocol):
         self.deadline = None
         self._request = None
         self._runner.close()
-        self.owner.requests_served += 1
+        owner = self.owner
+        owner.requests_served += 1
+        if owner.requests_served == owner.max_requests:
+            owner.on_max_requests()  # type: ignore[misc]
         # This connection stays what the server drains and counts; the
         # bytes go straight to the new protocol.
         transport.set_protocol(_Relay(self, protocol))  # type: ignore[union-attr]
@@ -756,7 +761,10 @@ class HTTPProtocol(asyncio.Protocol):
 
     def _finish_response(self) -> None:
         self._request = None
-        self.owner.requests_served += 1
+        owner = self.owner
+        owner.requests_served += 1
+        if owner.requests_served == owner.max_requests:
+            owner.on_max_requests()  # type: ignore[misc]
         if not self._keep_alive or self.phase is CLOSED or (
                 self._peer_closed and not self.parser.buffer):
             self._close()

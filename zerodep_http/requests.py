@@ -123,7 +123,8 @@ class Request:
 
     @property
     def session_loaded(self) -> Session | None:
-        """The session if this request used it, else None."""
+        """The session if this request used it, else None (unread, it
+        cannot have changed)."""
         return getattr(self, "_session", None)
 
     def url_for(self, name: str, /, **params: Any) -> str:

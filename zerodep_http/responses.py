@@ -14,19 +14,18 @@ from typing import Any
 from .cookies import format_delete_cookie, format_set_cookie
 
 TEXT = "text/plain; charset=utf-8"
-HTML = "text/html; charset=utf-8"
 JSON = "application/json"
 OCTET_STREAM = "application/octet-stream"
 
 
-def _make_json_encoder() -> Callable[[Any], str]:
+def _make_json_encoder(make_encoder: Any = getattr(json.encoder, "c_make_encoder", None)
+                       ) -> Callable[[Any], str]:
     """Compact UTF-8 JSON. The C encoder is built once rather than on every
     call as `json.dumps` does, which halves the cost for small documents.
 
     `c_make_encoder` is undocumented: it is used only when present and when
     it agrees with `json.dumps` on a sample, else `json.dumps` it is."""
     encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-    make_encoder = getattr(json.encoder, "c_make_encoder", None)
     if make_encoder is None:
         return encoder.encode
     try:

@@ -13,6 +13,8 @@ import os
 import time
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
@@ -63,8 +65,19 @@ async def sse(request: Request) -> Response:
     return StreamingResponse(ticks(), media_type="text/event-stream")
 
 
+async def session_count(request: Request) -> Response:
+    count = request.session.get("count", 0) + 1
+    request.session["count"] = count
+    return PlainTextResponse(str(count))
+
+
+# SessionMiddleware on a mount of its own: the other routes do not pay for it.
+sessions = Starlette(routes=[Route("/", session_count, methods=["GET"])],
+                     middleware=[Middleware(SessionMiddleware, secret_key="benchmark secret")])
+
 app = Starlette(
     routes=[
+        Route("/session", sessions, methods=["GET"]),
         Route("/hello", hello, methods=["GET"]),
         Route("/json", json_message, methods=["GET"]),
         Route("/echo", echo, methods=["POST"]),
