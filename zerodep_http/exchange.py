@@ -25,6 +25,12 @@ request carries its `channel`, the connection seen from the application:
 - **the client going away**: `channel.closed` turns True and
   `await channel.wait_closed()` returns; `send_body` and `receive` raise
   `ClientDisconnected`.
+- **a response that cannot be finished** (the application failed after
+  its head went out): `channel.abort()` drops the connection, so that the
+  client cannot take a cut body for a whole one.
+- **where the client connected**: `channel.server_address()`, (host,
+  port) or a unix socket's path, for the adapters' `server` and
+  `SERVER_NAME`.
 
 Nothing on the application side writes to a transport. How the pieces
 still to come plug in here:
@@ -81,6 +87,8 @@ class Channel(Protocol):
     async def send_body(self, data: bytes) -> None: ...
     async def send_file(self, file: BinaryIO, offset: int, length: int) -> None: ...
     def end_response(self) -> None: ...
+    def abort(self) -> None: ...
+    def server_address(self) -> tuple[str, int] | str | None: ...
 
 
 class Application(Protocol):

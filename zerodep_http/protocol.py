@@ -366,10 +366,7 @@ class HTTPProtocol(asyncio.Protocol):
     def _start_request(self, head: RequestHead) -> None:
         settings = self.settings
         self._keep_alive = head.keep_alive and self._persistent
-        target = head.target
-        path, _, query = target.partition("?")
-        if "%" in path:
-            path = unquote(path)
+        path, _, query = head.target.partition("?")
         headers = head.headers
         client_addr, scheme = self.client_addr, self.scheme
         if self._trusted_proxy and (
@@ -381,6 +378,9 @@ class HTTPProtocol(asyncio.Protocol):
         self._request = Request(
             head.method, path, query, headers, b"", client_addr,
             self.application, head.http_version, scheme, self)
+        if "%" in path:
+            self._request.path = unquote(path)
+            self._request.raw_path = path  # as sent: ASGI and WSGI need it
         self.phase = BODY
         self.receiving = True  # until END_OF_MESSAGE
         if head.expect_continue:  # else already False: see receive()
@@ -455,6 +455,14 @@ class HTTPProtocol(asyncio.Protocol):
         if self._body_error is None:
             self._body_error = error
         self._wake_body_reader()
+
+    def server_address(self) -> tuple[str, int] | str | None:
+        """The local address the client connected to: (host, port), or
+        the path of a unix socket."""
+        sockname = self.transport.get_extra_info("sockname")  # type: ignore[union-attr]
+        if isinstance(sockname, tuple):
+            return sockname[0], sockname[1]
+        return sockname or None
 
     async def wait_closed(self) -> None:
         if self.closed:

@@ -40,12 +40,14 @@ class Request:
     fields joined with ", "; `query_params` maps each name to every value
     it was given, in order. `app` is the application serving it, and
     `channel` the connection it came on (an `exchange.Channel`).
+    `raw_path` is set only when `path` was percent-decoded: the path as the
+    client sent it (`undecoded_path()` reads either).
     """
 
     __slots__ = (
         "method", "path", "query_string", "headers", "body", "path_params",
         "client_addr", "app", "http_version", "scheme", "channel", "_query_params",
-        "_json",
+        "_json", "raw_path",
     )
 
     def __init__(self, method: str, path: str, query_string: str,
@@ -91,6 +93,13 @@ class Request:
     def form(self) -> dict[str, list[str]]:
         """An `application/x-www-form-urlencoded` body."""
         return parse_qs(self.text(), keep_blank_values=True)
+
+    def undecoded_path(self) -> str:
+        """The path as the client sent it, percent-encoding and all."""
+        try:
+            return self.raw_path
+        except AttributeError:  # nothing was decoded: the same text
+            return self.path
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.path!r}>"
