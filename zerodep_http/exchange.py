@@ -24,7 +24,9 @@ request carries its `channel`, the connection seen from the application:
   length the body is chunked (HTTP/1.1) or delimited by closing (1.0).
 - **the client going away**: `channel.closed` turns True and
   `await channel.wait_closed()` returns; `send_body` and `receive` raise
-  `ClientDisconnected`.
+  `ClientDisconnected`. `wait_closed()` also returns when the client ends
+  its side of the connection (a long poll's client is then as good as
+  gone), though a response still reaches a client that only half-closed.
 - **a response that cannot be finished** (the application failed after
   its head went out): `channel.abort()` drops the connection, so that the
   client cannot take a cut body for a whole one.

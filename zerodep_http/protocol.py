@@ -275,6 +275,9 @@ class HTTPProtocol(asyncio.Protocol):
         # for; but a body cannot arrive any more, and a stream has no
         # natural end, so there EOF means gone.
         self._peer_closed = True
+        waiter = self._closed_waiter
+        if waiter is not None and not waiter.done():  # see wait_closed
+            waiter.set_result(None)
         if self.receiving:
             self._fail_body(ClientDisconnected("the client closed before its body ended"))
         if self.phase is not APP:
@@ -465,7 +468,10 @@ class HTTPProtocol(asyncio.Protocol):
         return sockname or None
 
     async def wait_closed(self) -> None:
-        if self.closed:
+        """Until the client is gone, or has ended its side: a client
+        waiting on a long poll is as good as gone once it can send nothing
+        more (one that half-closed still gets the response sent to it)."""
+        if self.closed or self._peer_closed:
             return
         if self._closed_waiter is None:
             self._closed_waiter = self._loop.create_future()
