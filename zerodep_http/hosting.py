@@ -25,6 +25,10 @@ HOP_BY_HOP = frozenset({b"keep-alive", b"proxy-authenticate", b"proxy-authorizat
                         b"te", b"trailer", b"upgrade"})
 
 
+#: Header names already found valid: an application sends the same few.
+_CHECKED_NAMES: set[bytes] = set()
+
+
 class InvalidResponse(ValueError):
     """An application's status or header fields cannot go on the wire."""
 
@@ -58,8 +62,11 @@ def encode_fields(fields: Iterable[tuple[bytes, bytes]]) -> tuple[bytes, int | N
     content_length = None
     for name, value in fields:
         name = name.lower()
-        if _FIELD_NAME.fullmatch(name) is None:
-            raise InvalidResponse(f"invalid header name {name!r}")
+        if name not in _CHECKED_NAMES:
+            if _FIELD_NAME.fullmatch(name) is None:
+                raise InvalidResponse(f"invalid header name {name!r}")
+            if len(_CHECKED_NAMES) < 512:  # names may come from clients
+                _CHECKED_NAMES.add(name)
         if _FIELD_VALUE.fullmatch(value) is None:
             raise InvalidResponse(f"invalid value for header {name.decode('latin-1')!r}")
         if name in FRAMING_FIELDS:

@@ -96,10 +96,8 @@ class Request:
 
     def undecoded_path(self) -> str:
         """The path as the client sent it, percent-encoding and all."""
-        try:
-            return self.raw_path
-        except AttributeError:  # nothing was decoded: the same text
-            return self.path
+        # Unset (nothing was decoded) unless the path had a percent sign.
+        return getattr(self, "raw_path", None) or self.path
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.path!r}>"
