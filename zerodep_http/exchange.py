@@ -34,8 +34,8 @@ request carries its `channel`, the connection seen from the application:
   port) or a unix socket's path, for the adapters' `server` and
   `SERVER_NAME`.
 
-Nothing on the application side writes to a transport. How the pieces
-still to come plug in here:
+Nothing on the application side writes to a transport. How the other
+applications plug in here:
 
 - **WebSocket**: a route's `handle` validates the handshake and returns
   `SwitchProtocol(protocol_factory, headers)`. The connection writes the
@@ -43,16 +43,17 @@ still to come plug in here:
   (`connection_made`, then any bytes already received). The server still
   counts and drains the connection: on a drain it calls the protocol's
   `going_away()` if it has one (a WebSocket closes with 1001).
-- **ASGI 3**: an adapter whose `handle` builds the scope from the request,
-  maps `receive()` to `http.request` messages (`more_body` while
+- **ASGI 3** (`asgi.ASGIApplication`): `handle` builds the scope from the
+  request, maps `receive()` to `http.request` messages (`more_body` while
   `channel.receiving`) and then `http.disconnect` (`wait_closed`), and maps
   `http.response.start` / `.body` / `pathsend` to `start_response`,
-  `send_body`, `send_file` and `end_response`; a `websocket` scope goes
-  through `SwitchProtocol`.
-- **WSGI**: an adapter whose `handle` runs the callable in a thread pool;
-  `wsgi.input` reads through `receive()` (called on the loop with
-  `run_coroutine_threadsafe`), and the iterable's items go to
-  `send_body`, so a slow client holds a connection, not a thread.
+  `send_body`, `send_file` and `end_response`; `abort()` when it fails
+  mid-body. Its `connection_scope` is what a `websocket` scope shares.
+- **WSGI** (`wsgi.WSGIApplication`): `handle` runs the callable in a
+  thread pool; `wsgi.input` reads through `receive()` (called on the loop
+  with `run_coroutine_threadsafe`), and the iterable's items come back to
+  the loop for `send_body`, so a slow client holds a connection, not a
+  thread.
 """
 
 from __future__ import annotations
