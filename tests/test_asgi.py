@@ -649,3 +649,11 @@ def test_a_request_served_beside_another_that_waits(server):
             assert other.request("GET", "/scope").status == 200
     finally:
         waiting.close()
+
+
+def test_scope_client_from_a_proxy_protocol_header(serve, raw_client):
+    server = serve(LocalServer(ASGIApplication(r_scope, lifespan="off")), proxy_protocol=True,
+                   forwarded_allow_ips="127.0.0.1")
+    client = raw_client(server)
+    client.send(b"PROXY TCP4 198.51.100.7 10.0.0.1 40000 80\r\n")
+    assert client.request("GET", "/").json()["scope"]["client"] == ["198.51.100.7", 40000]

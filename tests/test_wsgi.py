@@ -560,3 +560,12 @@ def test_a_streamed_body_waits_for_a_slow_client(serve, raw_client):
     assert produced * 16384 < 16 * 1024 * 1024
     slow.close()
     assert wait_for(lambda: EVENTS.get("endless")) == ["closed"]  # the client left: closed
+
+
+def test_environ_remote_addr_from_a_proxy_protocol_header(serve, raw_client):
+    server = serve(LocalServer(WSGIApplication(w_environ)), proxy_protocol=True,
+                   forwarded_allow_ips="127.0.0.1")
+    client = raw_client(server)
+    client.send(b"PROXY TCP4 198.51.100.7 10.0.0.1 40000 80\r\n")
+    environ = client.request("GET", "/").json()
+    assert (environ["REMOTE_ADDR"], environ["REMOTE_PORT"]) == ("198.51.100.7", "40000")

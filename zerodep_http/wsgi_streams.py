@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -98,14 +99,16 @@ class InputStream:
 
 class ErrorStream:
     """`wsgi.errors`: what the application writes goes to the error log,
-    a line at a time."""
+    a line at a time (one stream for all the threads, hence the lock)."""
 
     def __init__(self) -> None:
         self._partial = ""
+        self._lock = threading.Lock()
 
     def write(self, text: str) -> int:
-        lines = (self._partial + text).split("\n")
-        self._partial = lines.pop()
+        with self._lock:
+            lines = (self._partial + text).split("\n")
+            self._partial = lines.pop()
         for line in lines:
             if line:
                 log.error("%s", line)
@@ -116,9 +119,10 @@ class ErrorStream:
             self.write(line)
 
     def flush(self) -> None:
-        if self._partial:
-            log.error("%s", self._partial)
-            self._partial = ""
+        with self._lock:
+            partial, self._partial = self._partial, ""
+        if partial:
+            log.error("%s", partial)
 
 
 class FileWrapper:
