@@ -234,6 +234,11 @@ def w_read_body(environ, start_response):
     return text(start_response, str(len(body)).encode())
 
 
+def w_head_empty(environ, start_response):
+    start_response("200 OK", [("Content-Length", "5")])
+    return [] if environ["REQUEST_METHOD"] == "HEAD" else [b"hello"]
+
+
 def w_head(environ, start_response):
     start_response("200 OK", [("Content-Length", "5")])
     return [b"hello"]
@@ -476,6 +481,11 @@ def test_body_to_http_1_0_without_length_ends_with_the_connection(server):
 
 def test_body_to_head_request_is_not_sent(client):
     response = client.request("HEAD", "/head")
+    assert (response.header("content-length"), response.body) == ("5", b"")
+
+
+def test_body_to_head_request_keeps_the_declared_length(client):
+    response = client.request("HEAD", "/head-empty")
     assert (response.header("content-length"), response.body) == ("5", b"")
 
 

@@ -38,8 +38,8 @@ from .responses import TEXT, Response
 log = logging.getLogger("zerodep_http.error")
 
 #: What this server implements: ASGI 3, HTTP spec 2.4 (send raises once
-#: the client left), and the extension that sends a file by its path.
-ASGI = {"version": "3.0", "spec_version": "2.4"}
+#: the client left; see `connection_scope`), and the extension that sends
+#: a file by its path.
 EXTENSIONS = {"http.response.pathsend": {}}
 _DISCONNECT = {"type": "http.disconnect"}
 
@@ -78,14 +78,15 @@ class ASGIApplication:
     def connection_scope(self, request: Request, kind: str, scheme: str) -> dict[str, Any]:
         """The keys an `http` and a `websocket` scope share."""
         path = request.path
-        raw_path = request.undecoded_path()
+        # Set only when the path was percent-decoded; else it is the path.
+        raw_path = getattr(request, "raw_path", None) or path
         root_path = self.root_path
         if root_path and split_root_path(root_path, path)[1] is path:
             # The proxy stripped the prefix: the spec's path carries it.
             path, raw_path = root_path + path, root_path + raw_path
         scope = {
             "type": kind,
-            "asgi": dict(ASGI),
+            "asgi": {"version": "3.0", "spec_version": "2.4"},
             "http_version": request.http_version,
             "scheme": scheme,
             "path": path,
@@ -93,7 +94,9 @@ class ASGIApplication:
             "query_string": request.query_string.encode("latin-1"),
             "root_path": root_path,
             "headers": [(name.encode("latin-1"), value.encode("latin-1"))
-                        for name, value in field_lines(request.headers)],
+                        for name, value in (request.headers.items()
+                                            if request.headers.__class__ is dict
+                                            else field_lines(request.headers))],
             "client": request.client_addr,
             "server": _server(request.channel),
         }
@@ -203,7 +206,9 @@ class _HTTPCycle:
     async def send(self, message: dict[str, Any]) -> None:
         kind = message["type"]
         phase = self.phase
-        if phase is START:
+        if kind == "http.response.body" and (phase is HEAD or phase is BODY):
+            await self._send_body(message.get("body", b""), message.get("more_body", False))
+        elif phase is START:
             if kind != "http.response.start":
                 raise self._protocol_error(f"expected 'http.response.start', got {kind!r}")
             status = message["status"]
@@ -215,8 +220,6 @@ class _HTTPCycle:
                 raise self._protocol_error(str(exc)) from None
             self.response = HostedResponse(status, fields)
             self.phase = HEAD
-        elif kind == "http.response.body" and (phase is HEAD or phase is BODY):
-            await self._send_body(message.get("body", b""), message.get("more_body", False))
         elif kind == "http.response.pathsend" and phase is HEAD:
             await self._send_path(message["path"])
         elif phase is ANSWERED or (phase is DONE and kind == "http.response.body"):

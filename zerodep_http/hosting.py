@@ -25,8 +25,10 @@ HOP_BY_HOP = frozenset({b"keep-alive", b"proxy-authenticate", b"proxy-authorizat
                         b"te", b"trailer", b"upgrade"})
 
 
-#: Header names already found valid: an application sends the same few.
-_CHECKED_NAMES: set[bytes] = set()
+#: Field lines already checked, by (name, value) as the application gives
+#: them: an application sends the same few (`content-type: text/html`).
+#: Short values only, and a bounded number: some come from clients.
+_CHECKED_LINES: dict[tuple[bytes, bytes], bytes] = {}
 
 
 class InvalidResponse(ValueError):
@@ -61,29 +63,37 @@ def encode_fields(fields: Iterable[tuple[bytes, bytes]]) -> tuple[bytes, int | N
     lines = []
     content_length = None
     for name, value in fields:
+        line = _CHECKED_LINES.get((name, value))
+        if line is not None:
+            lines.append(line)
+            continue
         name = name.lower()
-        if name not in _CHECKED_NAMES:
-            if _FIELD_NAME.fullmatch(name) is None:
-                raise InvalidResponse(f"invalid header name {name!r}")
-            if len(_CHECKED_NAMES) < 512:  # names may come from clients
-                _CHECKED_NAMES.add(name)
+        if name == b"content-length":
+            content_length = _content_length(value, content_length)
+            continue
+        if _FIELD_NAME.fullmatch(name) is None:
+            raise InvalidResponse(f"invalid header name {name!r}")
         if _FIELD_VALUE.fullmatch(value) is None:
             raise InvalidResponse(f"invalid value for header {name.decode('latin-1')!r}")
         if name in FRAMING_FIELDS:
-            if name == b"content-length":
-                content_length = _content_length(value, content_length)
             continue
         if name in HOP_BY_HOP:
             raise InvalidResponse(f"hop-by-hop header {name.decode('latin-1')!r} "
                                   "is the server's business")
-        lines.append(b"%s: %s\r\n" % (name, value))
+        line = b"%s: %s\r\n" % (name, value)
+        if len(value) <= 128 and len(_CHECKED_LINES) < 1024:
+            _CHECKED_LINES[name, value] = line
+        lines.append(line)
     return b"".join(lines), content_length
 
 
 def _content_length(value: bytes, previous: int | None) -> int:
-    value = value.strip(b" \t")
-    if not value.isdigit() or len(value) > 18:
-        raise InvalidResponse(f"invalid content-length {value!r}")
+    if not value.isdigit():
+        value = value.strip(b" \t")
+        if not value.isdigit():
+            raise InvalidResponse(f"invalid content-length {value!r}")
+    if len(value) > 18:
+        raise InvalidResponse(f"content-length {value!r} is too large")
     length = int(value)
     if previous is not None and previous != length:
         raise InvalidResponse("conflicting content-length headers")

@@ -41,7 +41,7 @@ class Request:
     it was given, in order. `app` is the application serving it, and
     `channel` the connection it came on (an `exchange.Channel`).
     `raw_path` is set only when `path` was percent-decoded: the path as the
-    client sent it (`undecoded_path()` reads either).
+    client sent it (ASGI's `raw_path` and WSGI's `PATH_INFO` need it).
     """
 
     __slots__ = (
@@ -93,11 +93,6 @@ class Request:
     def form(self) -> dict[str, list[str]]:
         """An `application/x-www-form-urlencoded` body."""
         return parse_qs(self.text(), keep_blank_values=True)
-
-    def undecoded_path(self) -> str:
-        """The path as the client sent it, percent-encoding and all."""
-        # Unset (nothing was decoded) unless the path had a percent sign.
-        return getattr(self, "raw_path", None) or self.path
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.path!r}>"

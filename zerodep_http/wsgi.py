@@ -52,7 +52,7 @@ _ENVIRON_KEYS: dict[str, str | None] = {
 _MAX_ENVIRON_KEYS = 512
 
 # Messages from the application's thread to the loop: tuples led by these.
-WHOLE = "whole"      # (WHOLE, response, body): the complete response
+WHOLE = "whole"      # (WHOLE, response, body, declared length or None): all of it
 START = "start"      # (START, response, length, first piece): a streamed one begins
 FILE = "file"        # (FILE, response, wrapper, offset, length): sendfile, then close
 FAILED = "failed"    # (FAILED, exception)
@@ -104,7 +104,8 @@ class WSGIApplication:
 
     def environ(self, request: Request) -> dict[str, Any]:
         environ = self._environ.copy()
-        raw_path = request.undecoded_path()
+        # Set only when the path was percent-decoded; else it is the path.
+        raw_path = getattr(request, "raw_path", None) or request.path
         path = unquote(raw_path, encoding="latin-1") if "%" in raw_path else raw_path
         if self.root_path:
             environ["SCRIPT_NAME"], path = split_root_path(self.root_path, path)
@@ -118,8 +119,11 @@ class WSGIApplication:
         client = request.client_addr
         if client is not None:
             environ["REMOTE_ADDR"], environ["REMOTE_PORT"] = client[0], str(client[1])
+        keys = _ENVIRON_KEYS
         for name, value in request.headers.items():
-            key = _environ_key(name)
+            key = keys.get(name, "")
+            if key == "":
+                key = _environ_key(name)
             if key is not None:
                 environ[key] = value
         environ["SERVER_NAME"], environ["SERVER_PORT"] = self._server(request, environ)
@@ -215,8 +219,8 @@ class _Exchange:
             raise InvalidResponse(f"WSGI headers must be a list, not {type(headers).__name__}")
         encoded = []
         for field in headers:
-            if type(field) is not tuple or len(field) != 2 or not all(
-                    type(part) is str for part in field):
+            if type(field) is not tuple or len(field) != 2 or type(field[0]) is not str \
+                    or type(field[1]) is not str:
                 raise InvalidResponse(f"a WSGI header must be a (str, str) tuple, not {field!r}")
             try:
                 encoded.append((field[0].encode("latin-1"), field[1].encode("latin-1")))
@@ -238,8 +242,12 @@ class _Exchange:
             if type(result) is FileWrapper and self._send_file(result):
                 return
             if type(result) is list or type(result) is tuple:
-                body = b"".join(item if type(item) is bytes else _bytes(item) for item in result)
-                self._post((WHOLE, self._response(), body))
+                if len(result) == 1 and type(result[0]) is bytes:
+                    body = result[0]
+                else:
+                    body = b"".join(item if type(item) is bytes else _bytes(item)
+                                    for item in result)
+                self._post((WHOLE, self._response(), body, self.content_length))
                 return
         for piece in result:
             if type(piece) is not bytes:
@@ -249,7 +257,7 @@ class _Exchange:
             if piece:
                 self._send_piece(piece)
         if not self.head_posted:
-            self._post((WHOLE, self._response(), b""))
+            self._post((WHOLE, self._response(), b"", self.content_length))
         elif not self.complete:
             self._post((END,))
 
@@ -259,7 +267,7 @@ class _Exchange:
             response, length = self._response(), self.content_length
             if length is not None and len(piece) == length:
                 self.complete = True  # all of it: one message
-                self._post((WHOLE, response, piece))
+                self._post((WHOLE, response, piece, length))
             else:
                 self.room = threading.Condition(self.lock)
                 self._post((START, response, length, piece), len(piece))
@@ -343,8 +351,10 @@ class _Exchange:
             kind = message[0]
             if kind is WHOLE:
                 finished = True
-                if channel.start_response(message[1], len(message[2])) and message[2]:
-                    await channel.send_body(message[2])
+                _, response, body, length = message
+                if channel.start_response(response, len(body) if length is None else length) \
+                        and body:
+                    await channel.send_body(body)
                 channel.end_response()
                 return None
             if kind is FAILED:
