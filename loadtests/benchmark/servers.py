@@ -180,3 +180,8 @@ SERVERS: dict[str, Server] = {
                            PEERS_DIR, WSGI_ROWS),
     "granian-wsgi": Server("granian WSGI + Flask", granian_wsgi_cmd, PEERS_DIR, WSGI_ROWS),
 }
+
+#: The hosted-application comparison, measured when named with --servers:
+#: a default run keeps the table of the framework against its peers.
+HOSTED = ("zerodep-asgi", "gunicorn-uvicorn", "zerodep-wsgi", "granian-wsgi")
+DEFAULT_SERVERS = [name for name in SERVERS if name not in HOSTED]
