@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import socket
-import threading
 import time
 
 import h11

@@ -4,7 +4,6 @@ limits, probes, proxies, metrics, signals) applied to it unchanged."""
 
 from __future__ import annotations
 
-import json
 import re
 import signal
 import socket

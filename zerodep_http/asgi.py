@@ -79,7 +79,7 @@ class ASGIApplication:
         """The keys an `http` and a `websocket` scope share."""
         path = request.path
         # Set only when the path was percent-decoded; else it is the path.
-        raw_path = getattr(request, "raw_path", None) or path
+        raw_path = getattr(request, "path_as_sent", None) or path
         root_path = self.root_path
         if root_path and split_root_path(root_path, path)[1] is path:
             # The proxy stripped the prefix: the spec's path carries it.

@@ -383,7 +383,7 @@ class HTTPProtocol(asyncio.Protocol):
             self.application, head.http_version, scheme, self)
         if "%" in path:
             self._request.path = unquote(path)
-            self._request.raw_path = path  # as sent: ASGI and WSGI need it
+            self._request.path_as_sent = path  # ASGI and WSGI need it
         self.phase = BODY
         self.receiving = True  # until END_OF_MESSAGE
         if head.expect_continue:  # else already False: see receive()

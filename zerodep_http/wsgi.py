@@ -105,7 +105,7 @@ class WSGIApplication:
     def environ(self, request: Request) -> dict[str, Any]:
         environ = self._environ.copy()
         # Set only when the path was percent-decoded; else it is the path.
-        raw_path = getattr(request, "raw_path", None) or request.path
+        raw_path = getattr(request, "path_as_sent", None) or request.path
         path = unquote(raw_path, encoding="latin-1") if "%" in raw_path else raw_path
         if self.root_path:
             environ["SCRIPT_NAME"], path = split_root_path(self.root_path, path)
