@@ -124,7 +124,9 @@ SETTINGS: tuple[Setting, ...] = (
         flags=("--keep-alive",)),
     Setting(
         "max_requests", _COUNT, 0,
-        "Restart a worker after it has served this many requests; 0 = never.",
+        "Replace a worker once it has served this many requests; 0 = never. "
+        "It stops accepting as soon as another worker can take its "
+        "connections (with a single worker: once its replacement serves).",
         flags=("--max-requests",)),
     Setting(
         "max_requests_jitter", _COUNT, 0,
@@ -153,7 +155,8 @@ SETTINGS: tuple[Setting, ...] = (
         flags=("--backlog",)),
     Setting(
         "limit_request_line", _BYTES, defaults.LIMITS.request_line,
-        "Maximum size of the request line; longer gets 414.",
+        "Maximum size of the request line in bytes, not counting its CRLF (as "
+        "gunicorn counts it); longer gets 414.",
         flags=("--limit-request-line",)),
     Setting(
         "limit_request_fields", _POSITIVE, defaults.LIMITS.header_fields,
@@ -161,7 +164,9 @@ SETTINGS: tuple[Setting, ...] = (
         flags=("--limit-request-fields",)),
     Setting(
         "limit_request_field_size", _BYTES, defaults.LIMITS.header_field_size,
-        "Maximum size of one header field; larger gets 431.",
+        "Maximum size of one header or trailer field line in bytes, its CRLF "
+        "included (as gunicorn counts it): at 8190, a line of 8188 bytes and "
+        "its CRLF passes, one of 8189 gets 431.",
         # gunicorn spells its flag with an underscore; accept that too.
         flags=("--limit-request-field-size", "--limit-request-field_size")),
     Setting(

@@ -41,7 +41,7 @@ from loadtests.runner.server import Server
 APP = "loadtests.apps.loadapp:app"
 #: How long the master may take to stop (its graceful timeout is 2 s).
 STOP_TIMEOUT = 15.0
-SERVED = re.compile(r"Worker (\d+) exiting: served (\d+) requests")
+SERVED = re.compile(r"Worker (\d+) exiting: served (\d+) requests?")
 WORKLOADS = {
     "keepalive": ("/hello", []),
     "io": ("/slow?ms=10", []),

@@ -11,7 +11,7 @@ from zerodep_http.config import Config, run_cli_config
 
 from .appload import DEMO_APP, effective_config, load_app
 from .master import Master
-from .protocol import Exit
+from .messages import Exit
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:

@@ -35,7 +35,7 @@ from zerodep_http.config import ConfigError, load_config
 
 from zerodep_http.listeners import BindError
 
-from . import protocol
+from . import messages
 from .appload import DEMO_APP, AppLoadError, load_app
 from .balance import ConnectionTable, SlotBalance
 from .environment import AppEnvironment
@@ -44,7 +44,7 @@ from .logs import LOGS
 from .metrics import WorkerMetrics
 from .monitoring import MasterMetrics
 from .pidfile import PidFile, PidFileError
-from .protocol import Exit
+from .messages import Exit
 from .recycling import MEGABYTE, lifetime_deadline, resident_bytes
 from .reloader import Reloader, SourceTree, app_roots, forget_bytecode
 from .sockets import Listeners
@@ -141,6 +141,11 @@ class Deaths:
         if not self.times:
             return 0.0
         return min(BACKOFF_MAX, BACKOFF_BASE * 2 ** (len(self.times) - 1))
+
+
+def workers_phrase(count: int) -> str:
+    """`1 worker`, `2 workers`: log lines read as sentences."""
+    return f"{count} worker" if count == 1 else f"{count} workers"
 
 
 def describe_exit(status: int) -> str:
@@ -241,8 +246,9 @@ class Master:
             tree = SourceTree(app_roots(config.app, DEMO_APP) + config.reload_dir,
                               config.reload_include)
             self.reloader = Reloader(tree)
-            log.info("Watching %d files under %s for changes (--reload)",
-                     self.reloader.watched, ", ".join(tree.roots) or "no directory")
+            watched = self.reloader.watched
+            log.info("Watching %d file%s under %s for changes (--reload)", watched,
+                     "" if watched == 1 else "s", ", ".join(tree.roots) or "no directory")
         if config.preload:
             try:
                 self.app = load_app(config.app, config.interface)
@@ -253,7 +259,7 @@ class Master:
                 log.exception("Cannot import the application %s", config.app or "(demo)")
                 return Exit.APP_IMPORT_FAILED
         mode = "one SO_REUSEPORT socket per worker" if self.reuse_port else "shared sockets"
-        log.info("Using %d workers (%s)", self.target, mode)
+        log.info("Using %s (%s)", workers_phrase(self.target), mode)
         self.selector.register(self._wakeup_r, selectors.EVENT_READ)
         return None
 
@@ -300,11 +306,11 @@ class Master:
                 self.begin_reload()
             elif signum == signal.SIGTTIN:
                 self.target += 1
-                log.info("Target is now %d workers", self.target)
+                log.info("Target is now %s", workers_phrase(self.target))
             elif signum == signal.SIGTTOU:
                 if self.target > 1:
                     self.target -= 1
-                log.info("Target is now %d workers", self.target)
+                log.info("Target is now %s", workers_phrase(self.target))
             elif signum == signal.SIGUSR1:
                 self.reopen_logs()
 
@@ -364,15 +370,15 @@ class Master:
             self._close_pipe(worker)
             return
         worker.last_seen = time.monotonic()
-        if protocol.SERVING in data and worker.state is State.BOOTING:
+        if messages.SERVING in data and worker.state is State.BOOTING:
             worker.state = State.SERVING
             log.info("Worker %d serving (generation %d)", worker.pid, worker.generation)
-        if protocol.RECYCLE in data and not worker.recycle and worker.state is State.SERVING \
+        if messages.RECYCLE in data and not worker.recycle and worker.state is State.SERVING \
                 and worker.generation == self.generation:
-            worker.recycle = "max-requests"
+            worker.recycle = "max-requests"  # acted on by reconcile() in this same turn of the loop
             self.metrics.restart("max_requests")
             log.info("Worker %d reached max-requests; replacing it", worker.pid)
-        if protocol.OVER_MEMORY in data and not worker.recycle and worker.state is State.SERVING \
+        if messages.OVER_MEMORY in data and not worker.recycle and worker.state is State.SERVING \
                 and worker.generation == self.generation:
             worker.recycle = "memory"
             self.metrics.restart("memory")
@@ -437,12 +443,12 @@ class Master:
         except ProcessLookupError:
             pass
 
-    def retire(self, worker: WorkerRecord, signum: int = protocol.RETIRE) -> None:
+    def retire(self, worker: WorkerRecord, signum: int = messages.RETIRE) -> None:
         """Ask a worker to finish what it has and exit."""
         if worker.state in (State.RETIRING, State.HUNG):
             return
         config = self.config
-        delay = config.drain_delay if signum == protocol.STOP else 0.0
+        delay = config.drain_delay if signum == messages.STOP else 0.0
         if worker.state is State.BOOTING:
             signum = signal.SIGKILL  # nothing to drain yet
         worker.state = State.RETIRING
@@ -529,7 +535,7 @@ class Master:
                     resource.prlimit(worker.pid, resource.RLIMIT_CORE, (0, hard))
                 except (OSError, ValueError):
                     pass
-                self._kill(worker, protocol.DUMP_AND_DIE)
+                self._kill(worker, messages.DUMP_AND_DIE)
             elif worker.kill_at is not None and now >= worker.kill_at:
                 if worker.state is State.RETIRING:
                     log.warning("Worker %d did not finish in time; killing it", worker.pid)
@@ -550,8 +556,15 @@ class Master:
 
     def reconcile(self) -> None:
         """Bring the current generation to the target: start what is missing
-        (after the backoff), retire what is surplus once its replacement serves."""
+        (after the backoff), retire a worker past --max-requests as soon as
+        another can take its connections, and what is surplus once its
+        replacement serves (recycling by memory or age waits for that)."""
         current = [w for w in self.workers.values() if w.generation == self.generation]
+        serving = [w for w in current if w.state is State.SERVING]
+        for worker in serving:  # before forking, which takes a while
+            if worker.recycle == "max-requests" and self._can_take_over(worker, serving):
+                log.info("Retiring worker %d (max-requests)", worker.pid)
+                self.retire(worker)
         wanted = [w for w in current if w.alive_and_wanted]
         missing = self.target - len(wanted)
         if missing > 0 and time.monotonic() >= self.next_spawn_at:
@@ -559,7 +572,7 @@ class Master:
             free = (slot for slot in range(len(self.workers) + self.target) if slot not in taken)
             for _ in range(missing):
                 self.spawn(self.generation, next(free), self.config, self.listeners)
-        serving = [w for w in current if w.state is State.SERVING]
+        serving = [w for w in serving if w.state is State.SERVING]
         surplus = len(serving) - self.target
         if surplus > 0:
             # Recycled workers first (their replacement serves), then the highest slots.
@@ -569,6 +582,16 @@ class Master:
                          f" ({worker.recycle})" if worker.recycle else "")
                 self.retire(worker)
         self._drop_unused_slots()
+
+    def _can_take_over(self, recycled: WorkerRecord, serving: list[WorkerRecord]) -> bool:
+        """Whether a serving worker that stays can take `recycled`'s
+        connections: any, when every listener is shared; with --reuse-port
+        only its replacement, which serves the same slot's sockets. A single
+        worker thus serves on until its replacement is ready."""
+        staying = [w for w in serving if not w.recycle]
+        if self.listeners.has_slot_sockets():
+            return any(w.slot == recycled.slot for w in staying)
+        return bool(staying)
 
     # -- reload (HUP) -------------------------------------------------------------------
 
@@ -600,7 +623,7 @@ class Master:
             listeners = Listeners.open(config, self.activated, reuse_port=self.reuse_port,
                                        previous=self.listeners)
         except BindError as exc:
-            log.error("Reload failed, generation %d keeps serving: %s", self.generation, exc)
+            log.error("Reload failed (%s); generation %d keeps serving", exc, self.generation)
             self.metrics.reload("failure")
             self.notifier.ready(self._status_text())
             return
@@ -615,7 +638,7 @@ class Master:
             log.info("Reloading: starting generation %d with 1 worker, then %d more once it "
                      "serves", generation, size - first)
         else:
-            log.info("Reloading: starting generation %d with %d workers", generation, size)
+            log.info("Reloading: starting generation %d with %s", generation, workers_phrase(size))
         for slot in range(first):
             self.spawn(generation, slot, config, listeners)
 
@@ -645,13 +668,16 @@ class Master:
         self.listeners = reload.listeners
         old_listeners.close_except(self.listeners, remove_files=True)
         for worker in list(self.workers.values()):
-            if worker.generation != self.generation:
-                self.retire(worker)
+            if worker.generation == self.generation:
+                continue
+            if worker.state in (State.BOOTING, State.SERVING):
+                log.info("Retiring worker %d (generation %d)", worker.pid, worker.generation)
+            self.retire(worker)
         for listener in self.listeners.listeners:
             if listener not in old_listeners.listeners:
                 log.info("Listening at: %s (%d)", listener.url(self.listeners.scheme), self.pid)
-        log.info("Reload complete: generation %d serving with %d workers",
-                 self.generation, reload.size)
+        log.info("Reload complete: generation %d serving with %s",
+                 self.generation, workers_phrase(reload.size))
         self.metrics.reload("success")
         self.notifier.ready(self._status_text())
 
@@ -702,8 +728,9 @@ class Master:
             exit_code = self.shutdown.exit_code
         config = self.config
         if graceful:
-            log.info("Shutting down gracefully: %d workers finish what they serve "
-                     "(up to %.1f s)", len(self.workers), config.drain_delay + config.graceful_timeout)
+            log.info("Shutting down gracefully: waiting up to %.1f s for %s to finish "
+                     "in-flight requests", config.drain_delay + config.graceful_timeout,
+                     workers_phrase(len(self.workers)))
             deadline = now + config.drain_delay + config.graceful_timeout + IDLE_GRACE + 2.0
         else:
             log.info("Shutting down now")
@@ -721,10 +748,10 @@ class Master:
             sock.close()
         for worker in list(self.workers.values()):
             if graceful:
-                self.retire(worker, protocol.STOP)
+                self.retire(worker, messages.STOP)
             else:
                 worker.state = State.RETIRING
-                self._kill(worker, protocol.STOP_NOW)
+                self._kill(worker, messages.STOP_NOW)
 
     def halt(self, exit_code: int, message: str) -> None:
         log.error("%s", message)
@@ -738,11 +765,13 @@ class Master:
         if now >= shutdown.deadline:
             if shutdown.killed:
                 if now >= shutdown.deadline + QUICK_STOP_GRACE:
-                    log.error("Workers %s did not exit; giving up on them",
-                              sorted(self.workers))
+                    log.error("%s %s did not exit; giving up",
+                              "Worker" if len(self.workers) == 1 else "Workers",
+                              ", ".join(map(str, sorted(self.workers))))
                     return True
                 return False
-            log.warning("Killing %d workers that did not finish in time", len(self.workers))
+            log.warning("Killing %s that did not finish in time",
+                        workers_phrase(len(self.workers)))
             for worker in self.workers.values():
                 self._kill(worker, signal.SIGKILL)
             shutdown.killed = True
@@ -755,7 +784,7 @@ class Master:
         log.info("Reopened the log files")
         for worker in self.workers.values():
             if worker.state is not State.BOOTING:  # a booting worker ignores USR1 anyway
-                self._kill(worker, protocol.REOPEN_LOGS)
+                self._kill(worker, messages.REOPEN_LOGS)
 
     def _worker_infos(self) -> list[WorkerInfo]:
         return [WorkerInfo(w.pid, w.generation, w.state.value) for w in self.workers.values()]
@@ -770,7 +799,7 @@ class Master:
             serving = [w for w in self.workers.values() if w.state is State.SERVING]
             if len(serving) >= self.target:
                 self.ready = True
-                log.info("Serving with %d workers", len(serving))
+                log.info("Serving with %s", workers_phrase(len(serving)))
                 self.status = self._status_text()
                 self.notifier.ready(self.status)
             return

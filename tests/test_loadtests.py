@@ -236,6 +236,7 @@ def test_static_content_is_the_same_wherever_it_is_generated(tmp_path):
 @pytest.mark.parametrize("command", [
     ["loadtests/bench.py"], ["loadtests/spread.py"], ["loadtests/reloads.py"],
     ["loadtests/instructions.py"], ["-m", "loadtests.bench"], ["-m", "loadtests.spread"],
+    ["loadtests/upload_bench.py"], ["-m", "loadtests.upload_bench"],
 ])
 def test_every_script_runs_by_its_path_and_as_a_module(command):
     proc = subprocess.run([sys.executable, *command, "--help"], cwd=ROOT, capture_output=True,
@@ -514,3 +515,12 @@ def test_idle_connections_are_held_and_counted(serve, bench_app):
     measured = asyncio.run(hold())
     assert measured["held"] == 20 and measured["errors"] == 0
     assert measured["value"] == 3.0
+
+
+def test_opcodes_counts_a_request_by_function():
+    from loadtests import opcodes
+    from zerodep_http.demo import app
+
+    counts = opcodes.count(app, b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n", 3)
+    assert counts["app.py:handle"] % 3 == 0 and counts["app.py:handle"] > 0
+    assert any(name.startswith("parser.py:") for name in counts)

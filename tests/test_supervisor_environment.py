@@ -43,7 +43,7 @@ def test_env_files_reach_the_app_and_are_reread_on_hup(serve, tmp_path):
     # Edited: a value changes, another is removed; the new workers see exactly that.
     (tmp_path / "first.env").write_text("GREETING=bonjour\nZERODEP_WORKERS=1\n")
     server.signal(signal.SIGHUP)
-    server.wait_for("Reload complete: generation 2 serving with 1 workers")
+    server.wait_for("Reload complete: generation 2 serving with 1 worker")
     wait_until(lambda: env_of(server)["now"] == "bonjour", what="the new value")
     assert env_of(server)["import"] == {"GREETING": "bonjour", "SECRET": "s3cret # not a comment",
                                         "ONLY_FIRST": None}

@@ -138,7 +138,7 @@ FAST = ["--graceful-timeout", "2", "--timeout", "2", "-b", "127.0.0.1:0"]
 def test_edits_reload_without_a_failed_request(serve, tmp_path):
     write_app(tmp_path, "v1")
     server = serve("webapp:app", "-w", "2", "--reload", *FAST).ready()
-    server.wait_for(r"Watching \d+ files under .* for changes \(--reload\)")
+    server.wait_for(r"Watching \d+ files? under .* for changes \(--reload\)")
     loop = RequestLoop(server.port)
     loop.start()
     wait_until(lambda: loop.bodies, what="the first answers")

@@ -4,10 +4,11 @@ from .app import App
 from .exceptions import HTTPException, abort
 from .files import FileResponse
 from .requests import Request
-from .responses import JSONResponse, Response, StreamingResponse
+from .responses import JSONResponse, Response, StreamingResponse, redirect
+from .uploads import UploadFile
 
 __all__ = [
     "App", "FileResponse", "HTTPException", "JSONResponse", "Request", "Response",
-    "StreamingResponse", "abort",
+    "StreamingResponse", "UploadFile", "abort", "redirect",
 ]
 __version__ = "0.1.0"

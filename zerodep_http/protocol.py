@@ -78,6 +78,8 @@ class ConnectionSettings:
     proxy_protocol: bool = False
     # Paths answered by the owner (health and readiness), not the app.
     probe_paths: frozenset[str] | None = None
+    # The path prefix under which a proxy mounts the application.
+    root_path: str = ""
     access_log: AccessLog | None = None
 
 
@@ -87,6 +89,8 @@ class ConnectionOwner(Protocol):
     date_line: bytes       # the `date` header field line, refreshed every second
     draining: bool         # answer with `Connection: close` from now on
     requests_served: int   # counted by the connections
+    max_requests: int      # when requests_served reaches it, call on_max_requests (0: never)
+    on_max_requests: Callable[[], None] | None
 
     def connection_made(self, connection: HTTPProtocol) -> None: ...
     def connection_closed(self, connection: HTTPProtocol) -> None: ...
@@ -160,13 +164,17 @@ class HTTPProtocol(asyncio.Protocol):
         "_reading_paused", "_started", "_body", "_body_unread", "_body_error",
         "_body_waiter", "_closed_waiter", "_head", "_body_allowed", "_chunked",
         "_content_length", "_sent", "_status", "_write_paused", "_drain_waiters",
-        "_trusted_proxy", "_proxy_header", "_persistent", "_drop_input", "_streaming",
-        "_switched_to", "__weakref__",
+        "trusted_proxy", "_proxy_header", "_persistent", "_drop_input", "_streaming",
+        "_switched_to", "_body_limit_for", "__weakref__",
     )
 
     def __init__(self, application: Application, settings: ConnectionSettings,
                  owner: ConnectionOwner) -> None:
         self.application = application
+        # What the application says a request's body may weigh, if it says
+        # (see exchange): a route's own limit.
+        self._body_limit_for: Callable[[Request], int | None] | None = getattr(
+            application, "body_limit", None)
         self.settings = settings
         self.owner = owner
         self.parser = RequestParser(settings.limits)
@@ -209,9 +217,14 @@ class HTTPProtocol(asyncio.Protocol):
         self._status = 0
         self._write_paused = False
         self._drain_waiters: list[asyncio.Future[None]] = []
-        # Whether the peer is a proxy trusted to say who the client is.
-        self._trusted_proxy = False
+        # Whether the peer is a proxy trusted to say who the client is
+        # (and which host and scheme it used).
+        self.trusted_proxy = False
         self._proxy_header: bytearray | None = None  # until PROXY header read
+
+    @property
+    def root_path(self) -> str:
+        return self.settings.root_path
 
     # -- asyncio callbacks ----------------------------------------------------
 
@@ -229,8 +242,8 @@ class HTTPProtocol(asyncio.Protocol):
         settings = self.settings
         trusted = settings.forwarded_allow_ips
         if trusted is not None and self.client_addr is not None:
-            self._trusted_proxy = self.client_addr[0] in trusted
-        if settings.proxy_protocol and self._trusted_proxy:
+            self.trusted_proxy = self.client_addr[0] in trusted
+        if settings.proxy_protocol and self.trusted_proxy:
             self._proxy_header = bytearray()
         # Whether requests may keep the connection open: not with a
         # keep-alive timeout of 0, nor once the server drains (going_away).
@@ -372,7 +385,7 @@ class HTTPProtocol(asyncio.Protocol):
         path, _, query = head.target.partition("?")
         headers = head.headers
         client_addr, scheme = self.client_addr, self.scheme
-        if self._trusted_proxy and (
+        if self.trusted_proxy and (
                 "forwarded" in headers or "x-forwarded-for" in headers
                 or "x-forwarded-proto" in headers):
             client, proto = forwarded_client(headers, settings.forwarded_allow_ips)  # type: ignore[arg-type]
@@ -386,6 +399,10 @@ class HTTPProtocol(asyncio.Protocol):
             self._request.path_as_sent = path  # ASGI and WSGI need it
         self.phase = BODY
         self.receiving = True  # until END_OF_MESSAGE
+        if head.content_length != 0 and self._body_limit_for is not None:
+            limit = self._body_limit_for(self._request)
+            if limit is not None:
+                self.parser.body_limit = limit
         if head.expect_continue:  # else already False: see receive()
             self.expects_continue = head.content_length != 0
         if settings.access_log is not None:
@@ -455,6 +472,9 @@ class HTTPProtocol(asyncio.Protocol):
         """The body will not arrive: `receive()` raises `error` from now on."""
         self.receiving = False
         self._keep_alive = False
+        # The client may still be sending: linger after the answer, so that
+        # it reads the answer rather than a reset.
+        self._drop_input = True
         if self._body_error is None:
             self._body_error = error
         self._wake_body_reader()
@@ -722,7 +742,10 @@ class HTTPProtocol(asyncio.Protocol):
         self.deadline = None
         self._request = None
         self._runner.close()
-        self.owner.requests_served += 1
+        owner = self.owner
+        owner.requests_served += 1
+        if owner.requests_served == owner.max_requests:
+            owner.on_max_requests()  # type: ignore[misc]
         # This connection stays what the server drains and counts; the
         # bytes go straight to the new protocol.
         transport.set_protocol(_Relay(self, protocol))  # type: ignore[union-attr]
@@ -752,7 +775,10 @@ class HTTPProtocol(asyncio.Protocol):
 
     def _finish_response(self) -> None:
         self._request = None
-        self.owner.requests_served += 1
+        owner = self.owner
+        owner.requests_served += 1
+        if owner.requests_served == owner.max_requests:
+            owner.on_max_requests()  # type: ignore[misc]
         if not self._keep_alive or self.phase is CLOSED or (
                 self._peer_closed and not self.parser.buffer):
             self._close()
@@ -851,6 +877,7 @@ class HTTPProtocol(asyncio.Protocol):
             # and drop what arrives until the client ends its side too.
             self.phase = LINGER
             self.parser = _DISCARD  # type: ignore[assignment]
+            self.receiving = False  # what still arrives is dropped, never parsed
             self.deadline = monotonic() + _LINGER_SECONDS
             if self._reading_paused:
                 self._resume_reading()

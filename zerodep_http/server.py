@@ -6,7 +6,7 @@ import asyncio
 import socket
 import ssl
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import replace
 from email.utils import formatdate
 from time import monotonic
@@ -68,6 +68,10 @@ class Server:
         self.health_path = health_path
         self.ready_path = ready_path
         self.requests_served = 0
+        # When `requests_served` reaches it, `on_max_requests()` is called,
+        # once, at that moment (the supervisor's --max-requests); 0: never.
+        self.max_requests = 0
+        self.on_max_requests: Callable[[], None] | None = None
         self.date_line = self._date_line(time.time())
         self.balance = balance
         self._acceptors: list[Acceptor] = []

@@ -50,20 +50,21 @@ class LocalServer:
                     read_timeout: float = defaults.READ_TIMEOUT,
                     limits: Limits = defaults.LIMITS,
                     forwarded_allow_ips: str | Iterable[str] = defaults.FORWARDED_ALLOW_IPS,
-                    proxy_protocol: bool = False) -> None:
+                    proxy_protocol: bool = False, root_path: str = "") -> None:
         """Serve until `shutdown()`, then drain gracefully.
 
         `socket` is a unix socket path served instead of host and port.
         `forwarded_allow_ips` (addresses, networks, `*`) are the peers whose
         `Forwarded` / `X-Forwarded-*` headers (and PROXY protocol header,
         with `proxy_protocol`) set `request.client_addr` and `request.scheme`.
+        `root_path` is the prefix under which a proxy mounts the app.
         """
         if isinstance(forwarded_allow_ips, str):
             forwarded_allow_ips = forwarded_allow_ips.split(",")
         settings = ConnectionSettings(
             limits=limits, keep_alive=keep_alive, read_timeout=read_timeout,
             forwarded_allow_ips=IPAllowList.parse(forwarded_allow_ips),
-            proxy_protocol=proxy_protocol)
+            proxy_protocol=proxy_protocol, root_path=root_path.rstrip("/"))
         if socket is not None:
             sock = bind_unix(socket, backlog=backlog)
         else:

@@ -9,6 +9,7 @@
 | `POST /upload` | reads the whole body, answers its length as text |
 | `/static/...` | `static()` over `$BENCH_STATIC_DIR`, where the benchmark writes its file |
 | `GET /sse` | server-sent events: at each whole second, that second (Unix time) as the event's data |
+| `GET /session` | reads the signed-cookie session, counts the request in it, answers the count |
 
 The peers' apps in `loadtests/peers/` answer the same routes with the same bytes.
 """
@@ -26,7 +27,7 @@ from zerodep_http import App, Request, Response, StreamingResponse, demo
 PAYLOAD = b"x" * 1_000_000
 STATIC_DIR = os.environ["BENCH_STATIC_DIR"]
 
-app = App()
+app = App(secret_key="benchmark secret")
 app.get("/hello")(demo.hello)
 app.get("/json")(demo.json_document)
 app.post("/echo")(demo.echo)
@@ -63,3 +64,10 @@ async def sse(request: Request) -> StreamingResponse:
             yield f"data: {tick}\n\n"
 
     return StreamingResponse(ticks(), content_type="text/event-stream")
+
+
+@app.get("/session")
+async def session(request: Request) -> str:
+    count = request.session.get("count", 0) + 1
+    request.session["count"] = count
+    return str(count)

@@ -87,9 +87,31 @@ def check_sse(port: int, row: Row) -> None:
         conn.close()
 
 
+def session_cookie(port: int) -> str:
+    """The `name=value` of the session cookie a first request gets."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT)
+    try:
+        conn.request("GET", ROWS["session"].path)
+        response = conn.getresponse()
+        response.read()
+        cookie = response.getheader("Set-Cookie", "")
+    finally:
+        conn.close()
+    return cookie.split(";")[0]
+
+
+def check_session(port: int, row: Row) -> None:
+    """A new session counts 1; sent back, the same cookie counts 2."""
+    cookie = session_cookie(port)
+    expect("=" in cookie, row, cookie)
+    status, _, body = http_request(port, "GET", row.path, headers={"Cookie": cookie})
+    expect(status == 200 and body == b"2", row, (status, body))
+
+
 CHECKS = {"hello": check_hello, "json": check_json, "echo": check_echo, "sync-hello": check_hello,
           "sync-json": check_json, "download": check_download, "upload": check_upload,
-          "churn": check_hello, "static": check_static, "idle": check_hello, "sse": check_sse}
+          "churn": check_hello, "static": check_static, "idle": check_hello, "sse": check_sse,
+          "session": check_session}
 
 
 def wrong_rows(port: int, rows: list[str]) -> dict[str, str]:

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from ..processes import running_on
+from .checks import session_cookie
 from .configs import CONFIGS, Config
 from .fanout import measure_fanout
 from .idle import measure_idle
@@ -21,13 +22,17 @@ from .wrk import run_wrk
 
 
 def measure_row(name: str, port: int, pid: int, config: Config, args: argparse.Namespace,
-                scripts: dict[str, Path]) -> dict:
+                scripts: dict[str, Path], tmp: Path) -> dict:
     """One row on a running server: wrk after its warmup, or one of the
     clients, run on the CPUs wrk would have."""
     row = ROWS[name]
     if row.kind == "wrk":
-        run_wrk(port, row, args.warmup, scripts.get(name), config)
-        return run_wrk(port, row, args.duration, scripts.get(name), config)
+        script = scripts.get(name)
+        if row.session:  # each server signs its own cookie
+            script = tmp / f"session-{port}.lua"
+            script.write_text(row.lua(session_cookie(port)))  # type: ignore[arg-type]
+        run_wrk(port, row, args.warmup, script, config)
+        return run_wrk(port, row, args.duration, script, config)
     with running_on(config.wrk_cpus):
         if row.kind == "idle":
             return measure_idle(port, args.idle_connections, functools.partial(total_rss_kib, pid))
@@ -74,7 +79,7 @@ def run_rounds(args: argparse.Namespace, scripts: dict[str, Path], tmp: Path) ->
                                 print(f"round {rnd + 1}/{args.rounds} {config_name:9} {name:16} {row:10} "
                                       f"not measured, wrong answer: {wrong[row]}", file=sys.stderr)
                                 continue
-                            result = measure_row(row, port, pid, config, args, scripts)
+                            result = measure_row(row, port, pid, config, args, scripts, tmp)
                             result.update(measure_memory(pid))
                             raw[config_name][name][row].append(result)
                             print(f"round {rnd + 1}/{args.rounds} {config_name:9} {name:16} {row:10} "

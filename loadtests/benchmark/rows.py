@@ -33,6 +33,7 @@ class Row:
     request_size: int = 0        # the body wrk sends with each request
     payload: int = 0             # bytes moved per request: the row is in MB/s, not requests/s
     close: bool = False          # a new connection per request
+    session: bool = False        # sends the session cookie the server set on a first request
 
     @property
     def unit(self) -> str:
@@ -42,8 +43,11 @@ class Row:
     def lower_is_better(self) -> bool:
         return self.kind != "wrk"
 
-    def lua(self) -> str | None:
-        """The wrk script that sends this row's request body, if it has one."""
+    def lua(self, cookie: str | None = None) -> str | None:
+        """The wrk script that sends this row's request body (or `cookie`),
+        if it has one."""
+        if cookie is not None:
+            return f'wrk.headers["Cookie"] = "{cookie}"\n'
         if not self.request_size:
             return None
         return (f'wrk.method = "{self.method}"\n'
@@ -62,6 +66,8 @@ ROWS = {row.name: row for row in [
     Row("upload", "large", "POST 1 MB request", method="POST", path="/upload",
         request_size=PAYLOAD_SIZE, payload=PAYLOAD_SIZE),
     Row("churn", "churn", "GET /hello, Connection: close", close=True),
+    Row("session", "session", "GET /session, signed-cookie session read and changed",
+        path="/session", session=True),
     Row("static", "static", "GET 1 MiB static file", path=f"/static/{STATIC_NAME}", payload=STATIC_SIZE),
     Row("idle", "idle", "idle keep-alive connections", kind="idle"),
     Row("sse", "sse", "SSE fan-out, delivery", kind="sse", path="/sse"),

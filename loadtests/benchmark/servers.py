@@ -22,11 +22,14 @@ BASELINE = "uvicorn"
 KEEP_ALIVE = 75
 
 ALL_ROWS = frozenset(ROWS)
+#: The signed-cookie session is measured against Flask's and Starlette's
+#: (SessionMiddleware); the other peers' apps have none.
+NO_SESSION_ROWS = ALL_ROWS - {"session"}
 #: gunicorn's sync and gthread workers cannot hold thousands of idle
 #: connections or streams (sync workers do not keep connections alive at all).
 WSGI_ROWS = ALL_ROWS - {"idle", "sse"}
 #: aiohttp and Sanic have no thread-pool handlers: a plain function runs on the event loop.
-ASYNC_ONLY_ROWS = ALL_ROWS - {"sync-hello", "sync-json"}
+ASYNC_ONLY_ROWS = NO_SESSION_ROWS - {"sync-hello", "sync-json"}
 NGINX_ROWS = frozenset({"hello", "churn", "static", "idle"})
 
 NGINX_CONF = """\
@@ -164,8 +167,10 @@ SERVERS: dict[str, Server] = {
                                gunicorn_cmd("aiohttp_app:app", "aiohttp.GunicornUVLoopWebWorker"),
                                PEERS_DIR, ASYNC_ONLY_ROWS),
     "sanic": Server("Sanic", sanic_cmd, PEERS_DIR, ASYNC_ONLY_ROWS),
-    "microdot": Server("uvicorn + Microdot", uvicorn_cmd("microdot_app:app"), PEERS_DIR),
-    "bottle": Server("gunicorn + Bottle", gunicorn_cmd("bottle_app:app", "sync"), PEERS_DIR, WSGI_ROWS),
+    "microdot": Server("uvicorn + Microdot", uvicorn_cmd("microdot_app:app"), PEERS_DIR,
+                       NO_SESSION_ROWS),
+    "bottle": Server("gunicorn + Bottle", gunicorn_cmd("bottle_app:app", "sync"), PEERS_DIR,
+                     WSGI_ROWS - {"session"}),
     "nginx": Server("nginx", nginx_cmd, PEERS_DIR, NGINX_ROWS),
     # Hosted applications: the same Starlette app under zerodep-http's ASGI
     # adapter, uvicorn, granian and gunicorn's uvicorn worker; the same Flask

@@ -8,11 +8,12 @@ Served by gunicorn's sync workers and by its gthread workers in
 
 import os
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, jsonify, request, session
 
 PAYLOAD = b"x" * 1_000_000
 
 app = Flask(__name__, static_folder=os.environ["BENCH_STATIC_DIR"], static_url_path="/static")
+app.secret_key = "benchmark secret"
 
 
 @app.get("/hello")
@@ -41,3 +42,10 @@ def payload() -> Response:
 @app.post("/upload")
 def upload() -> Response:
     return Response(str(len(request.get_data())), mimetype="text/plain")
+
+
+@app.get("/session")
+def session_count() -> Response:
+    count = session.get("count", 0) + 1
+    session["count"] = count
+    return Response(str(count), mimetype="text/plain")

@@ -13,9 +13,10 @@ import os
 import time
 
 from starlette.applications import Starlette
+from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
-from starlette.routing import Mount, Route
+from starlette.routing import Mount, Route, request_response
 from starlette.staticfiles import StaticFiles
 
 PAYLOAD = b"x" * 1_000_000
@@ -63,8 +64,18 @@ async def sse(request: Request) -> Response:
     return StreamingResponse(ticks(), media_type="text/event-stream")
 
 
+async def session_count(request: Request) -> Response:
+    count = request.session.get("count", 0) + 1
+    request.session["count"] = count
+    return PlainTextResponse(str(count))
+
+
+# SessionMiddleware around this endpoint alone: the other routes do not pay for it.
+sessions = SessionMiddleware(request_response(session_count), secret_key="benchmark secret")
+
 app = Starlette(
     routes=[
+        Route("/session", sessions, methods=["GET"]),
         Route("/hello", hello, methods=["GET"]),
         Route("/json", json_message, methods=["GET"]),
         Route("/echo", echo, methods=["POST"]),

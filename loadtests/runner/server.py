@@ -24,7 +24,7 @@ READY_TIMEOUT = 30.0
 STOP_MARGIN = 10.0
 
 LISTENING = re.compile(r"Listening at: http://([0-9.]+):([0-9]+) \(([0-9]+)\)")
-SERVING_ALL = re.compile(r"Serving with ([0-9]+) workers")
+SERVING_ALL = re.compile(r"Serving with ([0-9]+) workers?")
 WORKER_SERVING = re.compile(r"Worker ([0-9]+) serving \(generation ([0-9]+)\)")
 WORKER_GONE = re.compile(r"Worker ([0-9]+) (?:of .* )?(was killed by (\w+)|exited with status (-?[0-9]+))")
 RELOAD_DONE = re.compile(r"Reload complete: generation ([0-9]+)")
