@@ -106,13 +106,14 @@ class MetricsServer:
         except ProtocolError as exc:
             self._answer(client, exc.status, f"{exc.reason}\n".encode())
             return
-        if isinstance(event, RequestHead):
-            self._answer(client, *self._respond(event))
+        if event.__class__ is tuple:  # a RequestHead
+            self._answer(client, *self._respond(event))  # type: ignore[arg-type]
 
     def _respond(self, head: RequestHead) -> tuple[int, bytes, str]:
-        if head.target.partition("?")[0] != PATH:
+        method, target = head[0], head[1]
+        if target.partition("?")[0] != PATH:
             return 404, b"Not Found: metrics are at /metrics\n", "text/plain; charset=utf-8"
-        if head.method != "GET":
+        if method != "GET":
             return 405, b"Method Not Allowed\n", "text/plain; charset=utf-8"
         try:
             body = self.render()

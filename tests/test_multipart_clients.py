@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import WAIT
-from zerodep_http.parser import END_OF_MESSAGE, Limits, RequestHead, RequestParser
+from zerodep_http.parser import END_OF_MESSAGE, Limits, RequestParser
 from zerodep_http.uploads import MultipartForm
 
 
@@ -150,9 +150,11 @@ class UploadCatcher:
             assert data, "the client closed before the body ended"
             parser.feed(data)
             while (event := parser.next_event()) is not None:
-                if isinstance(event, RequestHead):
-                    self.form = MultipartForm(event.headers["content-type"])
-                    if event.expect_continue:
+                if event.__class__ is tuple:  # the head: a RequestHead
+                    _, _, _, headers, content_length, _, expect_continue = event
+                    assert content_length != 0, "a form with no body"
+                    self.form = MultipartForm(headers["content-type"])
+                    if expect_continue:
                         connection.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
                 elif event is END_OF_MESSAGE:
                     self.form.end_of_input()

@@ -19,29 +19,46 @@ import h11
 import pytest
 
 from zerodep_http.parser import (
-    END_OF_MESSAGE, NOT_IN_TRAILERS, SINGLE_FIELDS, Limits, ProtocolError, RequestHead,
-    RequestParser)
+    END_OF_MESSAGE, NOT_IN_TRAILERS, SINGLE_FIELDS, Limits, ProtocolError, RequestParser)
 
 # -- helpers -------------------------------------------------------------------
 
 
+class Head(NamedTuple):
+    """A head event (`parser.RequestHead`, a plain tuple) with its fields named."""
+
+    method: str
+    target: str
+    http_version: str
+    headers: dict[str, str]
+    content_length: int | None
+    keep_alive: bool
+    expect_continue: bool
+
+
 class Message(NamedTuple):
-    head: RequestHead
+    head: Head
     body: bytes
     complete: bool
 
 
 def parse(chunks, limits: Limits = Limits()) -> list[Message]:
-    """Feed each chunk and drain the events; restart after every message."""
+    """Feed each chunk and drain the events; restart after every message.
+    A head with content_length 0 is the whole message: nothing follows it."""
     parser = RequestParser(limits)
     messages: list[Message] = []
     head, body = None, []
     for chunk in chunks:
         parser.feed(chunk)
         while (event := parser.next_event()) is not None:
-            if isinstance(event, RequestHead):
-                assert head is None, "a second head before END_OF_MESSAGE"
-                head = event
+            if event.__class__ is tuple:
+                assert head is None, "a second head before the message ended"
+                head = Head(*event)
+                if head.content_length == 0:
+                    messages.append(Message(head, b"", True))
+                    head = None
+                    assert parser.next_event() is None, "events after a bodyless head"
+                    parser.start_next_message()
             elif isinstance(event, bytes):
                 assert head is not None, "body data before the head"
                 assert event, "an empty body event"
@@ -65,7 +82,7 @@ def parse_error(chunks, limits: Limits = Limits()) -> ProtocolError:
         for chunk in chunks:
             parser.feed(chunk)
             while (event := parser.next_event()) is not None:
-                if event is END_OF_MESSAGE:
+                if event is END_OF_MESSAGE or event.__class__ is tuple and event[4] == 0:
                     parser.start_next_message()
     except ProtocolError as exc:
         error = exc
@@ -100,16 +117,15 @@ def http(request_line: bytes, *fields: bytes, body: bytes = b"") -> bytes:
 
 
 def head(method="GET", target="/", version="1.1", headers=None, content_length=0,
-         keep_alive=None, expect_continue=False) -> RequestHead:
+         keep_alive=None, expect_continue=False) -> Head:
     if headers is None:
         headers = {"host": "a"}
     if keep_alive is None:
         keep_alive = version == "1.1"
-    return RequestHead(method, target, version, headers, content_length,
-                       keep_alive, expect_continue)
+    return Head(method, target, version, headers, content_length, keep_alive, expect_continue)
 
 
-def done(request_head: RequestHead, body: bytes = b"") -> Message:
+def done(request_head: Head, body: bytes = b"") -> Message:
     return Message(request_head, body, True)
 
 
@@ -321,13 +337,33 @@ def test_valid_then_pipelined_request(case: Valid) -> None:
     assert parse(whole(case.raw + FOLLOWER), case.limits) == [*case.messages, FOLLOWER_MESSAGE]
 
 
+LONG_FOLLOWER = http(b"GET /after HTTP/1.1", b"Host: follower", b"X: " + b"x" * 2100)
+
+
+@pytest.mark.parametrize("case", [case for case in VALID if case.limits == Limits()],
+                         ids=lambda case: case.id)
+def test_valid_in_a_long_buffer(case: Valid) -> None:
+    """A small buffer is matched whole for the next head, a longer one is
+    searched for its end first: both read every request the same."""
+    follower = done(head(target="/after", headers={"host": "follower", "x": "x" * 2100}))
+    assert parse(whole(case.raw + LONG_FOLLOWER)) == [*case.messages, follower]
+
+
 def test_next_message_waits_for_start_next_message() -> None:
     parser = RequestParser()
-    parser.feed(http(b"GET /1 HTTP/1.1", b"Host: a") + FOLLOWER)
-    assert isinstance(parser.next_event(), RequestHead)
+    parser.feed(http(b"POST /1 HTTP/1.1", b"Host: a", b"Content-Length: 1", body=b"x")
+                + FOLLOWER + FOLLOWER)
+    assert parser.next_event()[4] == 1
+    assert parser.next_event() == b"x"
     assert parser.next_event() is END_OF_MESSAGE
     assert parser.next_event() is None
     assert parser.next_event() is None
+    parser.start_next_message()
+    assert parser.next_event() == FOLLOWER_MESSAGE.head  # bodyless: the whole message
+    assert parser.next_event() is None
+    assert parser.next_event() is None
+    with pytest.raises(RuntimeError):  # not before a message has ended
+        RequestParser().start_next_message()
     parser.start_next_message()
     assert parser.next_event() == FOLLOWER_MESSAGE.head
 
@@ -648,7 +684,7 @@ def test_declared_body_over_limit_fails_before_the_body() -> None:
     limit), then the declared length fails before any body byte is read."""
     parser = RequestParser(Limits(body_size=10))
     parser.feed(http(b"POST / HTTP/1.1", b"Host: a", b"Content-Length: 11"))
-    assert parser.next_event().content_length == 11
+    assert Head(*parser.next_event()).content_length == 11
     with pytest.raises(ProtocolError) as info:
         parser.next_event()
     assert info.value.status == 413
@@ -667,7 +703,7 @@ def test_a_message_limit_set_after_the_head_wins_both_ways(limit, status, framin
     for default in (5, 100):
         parser = RequestParser(Limits(body_size=default))
         parser.feed(raw + raw)
-        assert isinstance(parser.next_event(), RequestHead)
+        assert parser.next_event().__class__ is tuple
         parser.body_limit = limit
         if status is not None:
             with pytest.raises(ProtocolError) as info:
@@ -680,14 +716,14 @@ def test_a_message_limit_set_after_the_head_wins_both_ways(limit, status, framin
             body += event
         assert body == b"x" * 11
         parser.start_next_message()
-        assert isinstance(parser.next_event(), RequestHead)
+        assert parser.next_event().__class__ is tuple
         assert parser.body_limit == default
 
 
 def test_chunk_over_limit_fails_before_its_data() -> None:
     parser = RequestParser(Limits(body_size=10))
     parser.feed(chunked(body=b"b\r\n"))
-    assert isinstance(parser.next_event(), RequestHead)
+    assert Head(*parser.next_event()).content_length is None
     with pytest.raises(ProtocolError) as info:
         parser.next_event()
     assert info.value.status == 413
@@ -700,8 +736,7 @@ def test_host_is_checked_on_every_request_of_a_connection(second: bytes) -> None
     parser = RequestParser()
     for _ in range(2):
         parser.feed(http(b"GET / HTTP/1.1", b"Host: a"))
-        assert parser.next_event().headers["host"] == "a"
-        assert parser.next_event() is END_OF_MESSAGE
+        assert Head(*parser.next_event()).headers["host"] == "a"
         parser.start_next_message()
     parser.feed(http(b"GET / HTTP/1.1", second))
     with pytest.raises(ProtocolError) as error:
@@ -713,8 +748,7 @@ def test_error_after_a_valid_message_on_the_same_connection() -> None:
     raw = http(b"GET / HTTP/1.1", b"Host: a") + b"GET / HTTP/1.1\nHost: a\r\n\r\n"
     parser = RequestParser()
     parser.feed(raw)
-    assert isinstance(parser.next_event(), RequestHead)
-    assert parser.next_event() is END_OF_MESSAGE
+    assert Head(*parser.next_event()).content_length == 0
     parser.start_next_message()
     with pytest.raises(ProtocolError):
         parser.next_event()
@@ -737,6 +771,10 @@ class CountingBuffer(bytearray):
     def __contains__(self, item) -> bool:  # type: ignore[override]
         self.scanned += len(self)
         return super().__contains__(item)
+
+    def decode(self, *args) -> str:  # type: ignore[override]
+        self.scanned += len(self)  # the whole buffer, matched for a new head
+        return super().decode(*args)
 
 
 def bytes_scanned_while_trickling(prefix: bytes, data: bytes) -> int:

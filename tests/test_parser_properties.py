@@ -18,8 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from zerodep_http.parser import (
-    END_OF_MESSAGE, NOT_IN_TRAILERS, SINGLE_FIELDS, Limits, ProtocolError, RequestHead,
-    RequestParser)
+    END_OF_MESSAGE, NOT_IN_TRAILERS, SINGLE_FIELDS, Limits, ProtocolError, RequestParser)
 
 FAST = settings(max_examples=200, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -35,8 +34,20 @@ FRAMING = {"host", "content-length", "transfer-encoding", "connection", "expect"
            *SINGLE_FIELDS, *NOT_IN_TRAILERS}
 
 
+class Head(NamedTuple):
+    """A head event (`parser.RequestHead`, a plain tuple) with its fields named."""
+
+    method: str
+    target: str
+    http_version: str
+    headers: dict[str, str]
+    content_length: int | None
+    keep_alive: bool
+    expect_continue: bool
+
+
 class Message(NamedTuple):
-    head: RequestHead
+    head: Head
     body: bytes
     complete: bool
 
@@ -127,7 +138,7 @@ def requests(draw, h11_safe: bool = False) -> Generated:
     else:
         tokens = {item.strip().lower() for item in connection.split(",")}
         keep_alive = "close" not in tokens and (version == "1.1" or "keep-alive" in tokens)
-    head = RequestHead(method, target, version, headers, content_length, keep_alive, False)
+    head = Head(method, target, version, headers, content_length, keep_alive, False)
     return Generated(raw, Message(head, body, True))
 
 
@@ -172,9 +183,14 @@ def drive(chunks: list[bytes], limits: Limits = Limits()) -> Outcome:
                 while (event := parser.next_event()) is not None:
                     budget -= 1
                     assert budget > 0, "the parser keeps producing events"
-                    if isinstance(event, RequestHead):
+                    if event.__class__ is tuple:
                         assert head is None
-                        head = event
+                        head = Head(*event)
+                        if head.content_length == 0:  # the whole message
+                            messages.append(Message(head, b"", True))
+                            head = None
+                            assert parser.next_event() is None
+                            parser.start_next_message()
                     elif isinstance(event, bytes):
                         assert head is not None and event
                         body.append(event)
@@ -303,7 +319,7 @@ def canonical(message: Message) -> Message:
     values without it."""
     head = message.head
     headers = {name: value.strip(" \t") for name, value in head.headers.items()}
-    return message._replace(head=RequestHead(
+    return message._replace(head=Head(
         head.method, head.target, head.http_version, headers, head.content_length,
         head.keep_alive, head.expect_continue))
 

@@ -204,8 +204,8 @@ def handshake(client, subprotocol=None, settings: DeflateSettings = DeflateSetti
     """Their request through our parser and checks; our 101 to them."""
     parser = RequestParser()
     parser.feed(client.request())
-    head = parser.next_event()
-    upgrade = parse_upgrade_request(head.method, head.http_version, head.headers)
+    method, _, version, headers, *_ = parser.next_event()  # a RequestHead
+    upgrade = parse_upgrade_request(method, version, headers)
     assert upgrade.origin == ORIGIN
     parameters = negotiate_deflate(upgrade.extensions, settings)
     headers = accept_headers(upgrade, subprotocol, [("Server", "zerodep-http")],

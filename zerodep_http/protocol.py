@@ -351,7 +351,7 @@ class HTTPProtocol(asyncio.Protocol):
                         self.phase = HEAD
                         self.deadline = monotonic() + self.settings.read_timeout
                     return
-                if event.__class__ is RequestHead:
+                if event.__class__ is tuple:
                     self._start_request(event)  # type: ignore[arg-type]
                 elif event is END_OF_MESSAGE:
                     self.receiving = False
@@ -380,10 +380,12 @@ class HTTPProtocol(asyncio.Protocol):
             self._advancing = False
 
     def _start_request(self, head: RequestHead) -> None:
+        """Build the request; dispatch it at once if it has no body (the
+        parser sends no END_OF_MESSAGE then), else read its body first."""
+        method, target, version, headers, content_length, keep_alive, expect_continue = head
         settings = self.settings
-        self._keep_alive = head.keep_alive and self._persistent
-        path, _, query = head.target.partition("?")
-        headers = head.headers
+        self._keep_alive = keep_alive and self._persistent
+        path, _, query = target.partition("?")
         client_addr, scheme = self.client_addr, self.scheme
         if self.trusted_proxy and (
                 "forwarded" in headers or "x-forwarded-for" in headers
@@ -391,22 +393,25 @@ class HTTPProtocol(asyncio.Protocol):
             client, proto = forwarded_client(headers, settings.forwarded_allow_ips)  # type: ignore[arg-type]
             client_addr = client or client_addr
             scheme = proto or scheme
-        self._request = Request(
-            head.method, path, query, headers, b"", client_addr,
-            self.application, head.http_version, scheme, self)
+        request = self._request = Request(
+            method, path, query, headers, b"", client_addr,
+            self.application, version, scheme, self)
         if "%" in path:
-            self._request.path = unquote(path)
-            self._request.path_as_sent = path  # ASGI and WSGI need it
-        self.phase = BODY
-        self.receiving = True  # until END_OF_MESSAGE
-        if head.content_length != 0 and self._body_limit_for is not None:
-            limit = self._body_limit_for(self._request)
-            if limit is not None:
-                self.parser.body_limit = limit
-        if head.expect_continue:  # else already False: see receive()
-            self.expects_continue = head.content_length != 0
+            request.path = unquote(path)
+            request.path_as_sent = path  # ASGI and WSGI need it
         if settings.access_log is not None:
             self._started = monotonic()
+        if content_length == 0:
+            self._dispatch()
+            return
+        self.phase = BODY
+        self.receiving = True  # until END_OF_MESSAGE
+        if self._body_limit_for is not None:
+            limit = self._body_limit_for(request)
+            if limit is not None:
+                self.parser.body_limit = limit
+        if expect_continue:  # else already False: see receive()
+            self.expects_continue = True
 
     def _dispatch(self) -> None:
         request = self._request
