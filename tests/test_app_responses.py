@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from zerodep_http import App, FileResponse, JSONResponse, Response, StreamingResponse
+from zerodep_http.responses import coerce_response
 
 from conftest import IMF_FIXDATE
 
@@ -151,6 +152,25 @@ def test_bytes_are_octet_stream(serve, raw_client, app):
     assert response.header("content-type") == "application/octet-stream"
     assert response.body == b"\x00\x01\xff"
     assert client.request("GET", "/bytearray").body == b"abc"
+
+
+@pytest.mark.parametrize("value, made_by", [
+    ("héllo", Response), ("", Response), ({"a": [1, "ü"]}, JSONResponse), ([], JSONResponse),
+    (b"\x00\xff", Response), (b"", Response),
+], ids=["str", "empty-str", "dict", "list", "bytes", "empty-bytes"])
+def test_common_return_values_make_what_the_class_makes(value, made_by):
+    """str, dict, list and bytes skip calling the class: the response must
+    be the one the class makes, in every slot, and behave as one."""
+    coerced, made = coerce_response(value), made_by(value)
+    assert type(coerced) is type(made)
+    slots = [name for cls in type(made).__mro__ for name in getattr(cls, "__slots__", ())]
+    assert slots
+    assert {name: getattr(coerced, name) for name in slots} == {
+        name: getattr(made, name) for name in slots}
+    assert coerced.head_prefix() == made.head_prefix()
+    coerced.headers["x-a"] = "1"
+    made.headers["x-a"] = "1"
+    assert coerced.head_prefix() == made.head_prefix()
 
 
 def test_tuples(serve, raw_client, app):

@@ -517,13 +517,43 @@ class HTTPProtocol(asyncio.Protocol):
         try:
             prefix = response.head_prefix()
         except ValueError as exc:
-            log.error("Refused the response to %s %s: %s", request.method, request.path, exc)
-            self._keep_alive = False
-            self._send_whole(Response("Internal Server Error", 500), request)
+            self._refuse_head(request, exc)
             return None
+        return prefix + self.owner.date_line + framing + self._connection_field(request)
+
+    def _connection_field(self, request: Request) -> bytes:
+        """The `Connection` field that ends a head, with the empty line."""
         if self.receiving:
             # A body the application did not read cannot be skipped safely
             # in every case (no 100 Continue went out): close after this.
+            self._keep_alive = False
+            self._drop_input = True
+        if not self._keep_alive:
+            return b"connection: close\r\n\r\n"
+        if request.http_version == "1.0":
+            return b"connection: keep-alive\r\n\r\n"
+        return b"\r\n"
+
+    def _refuse_head(self, request: Request, exc: ValueError) -> None:
+        """The application's header fields could split the response: a 500
+        goes out instead, and the connection closes."""
+        log.error("Refused the response to %s %s: %s", request.method, request.path, exc)
+        self._keep_alive = False
+        self._send_whole(Response("Internal Server Error", 500), request)
+
+    def _send_whole(self, response: Response, request: Request) -> None:
+        """Write a response whose body is in memory, then go on.
+
+        Most responses take this path, so it builds the head itself, in
+        one formatting, rather than through `_encode_head`."""
+        if self.phase is CLOSED:
+            return
+        try:
+            prefix = response.head_prefix()
+        except ValueError as exc:
+            self._refuse_head(request, exc)
+            return
+        if self.receiving:  # as in _connection_field
             self._keep_alive = False
             self._drop_input = True
         if not self._keep_alive:
@@ -532,26 +562,21 @@ class HTTPProtocol(asyncio.Protocol):
             connection = b"connection: keep-alive\r\n\r\n"
         else:
             connection = b"\r\n"
-        return prefix + self.owner.date_line + framing + connection
-
-    def _send_whole(self, response: Response, request: Request) -> None:
-        """Write a response whose body is in memory, then go on."""
-        if self.phase is CLOSED:
-            return
         status = response.status_code
-        body = response.body
         if status in _NO_BODY or status < 200:
-            framing, body = b"", b""
+            size = 0
+            self.transport.write(prefix + self.owner.date_line + connection)  # type: ignore[union-attr]
+        elif request.method == "HEAD":
+            self.transport.write(b"%b%bcontent-length: %d\r\n%b" % (  # type: ignore[union-attr]
+                prefix, self.owner.date_line, len(response.body), connection))
+            size = 0
         else:
-            framing = b"content-length: %d\r\n" % len(body)
-            if request.method == "HEAD":
-                body = b""
-        head = self._encode_head(response, request, framing)
-        if head is None:
-            return
-        self.transport.write(head + body if body else head)  # type: ignore[union-attr]
+            body = response.body
+            size = len(body)
+            self.transport.write(b"%b%bcontent-length: %d\r\n%b%b" % (  # type: ignore[union-attr]
+                prefix, self.owner.date_line, size, connection, body))
         if self.settings.access_log is not None:
-            self._log_access(request, status, len(body))
+            self._log_access(request, status, size)
         self._finish_response()
 
     async def _send_described(self, response: Response, request: Request) -> None:
@@ -733,9 +758,7 @@ class HTTPProtocol(asyncio.Protocol):
         try:
             prefix = response.head_prefix()
         except ValueError as exc:
-            log.error("Refused the response to %s %s: %s", request.method, request.path, exc)
-            self._keep_alive = False
-            self._send_whole(Response("Internal Server Error", 500), request)
+            self._refuse_head(request, exc)
             return
         transport = self.transport
         transport.write(prefix + self.owner.date_line + b"connection: upgrade\r\n\r\n")  # type: ignore[union-attr]
