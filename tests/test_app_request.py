@@ -84,6 +84,21 @@ def test_request_attributes(serve, raw_client, app):
     assert data["app_is_app"] is True
 
 
+def test_a_received_request_is_what_the_class_makes() -> None:
+    """The connection builds its requests with `Request.received`, which
+    stores the slots itself: every slot must hold what `Request()` puts
+    there, and the lazily made ones must stay unset."""
+    args = ("GET", "/a", "b=1", {"host": "x"})
+    rest = (("127.0.0.1", 5), object(), "1.0", "https", object())
+    received, made = Request.received(*args, *rest), Request(*args, b"", *rest)
+    for name in Request.__slots__:
+        assert hasattr(received, name) == hasattr(made, name), name
+        if hasattr(made, name):
+            assert getattr(received, name) == getattr(made, name), name
+    assert received.path_params is not made.path_params  # each request its own
+    assert received.query_params == {"b": ["1"]}
+
+
 def test_request_without_query(serve, raw_client, app):
     data = raw_client(serve(app)).request("GET", "/inspect/x").json()
     assert data["query_string"] == ""

@@ -379,11 +379,12 @@ class App:
                 if form is not None:
                     return await self._handle_with_form(request, form, path)
             response = None
-            for hook in self._before_hooks:
-                result = await _call(hook, request)
-                if result is not None:
-                    response = coerce_response(result)
-                    break
+            if self._before_hooks:  # (a test costs less than iterating an empty list)
+                for hook in self._before_hooks:
+                    result = await _call(hook, request)
+                    if result is not None:
+                        response = coerce_response(result)
+                        break
             if response is None:
                 # Fast path: an async handler on a literal route.
                 route = self.router.literal.get(path)  # type: ignore[arg-type]
@@ -415,14 +416,16 @@ class App:
         except Exception as exc:
             # A mounted app is handed a path below its prefix: never the request's.
             response = await self._error_response(request, exc, path != request.path)
-        for hook in self._after_hooks:
-            try:
-                result = await _call(hook, request, response)
-            except Exception:
-                log.exception("Error in after_request hook for %s %s", request.method, request.path)
-                return Response("Internal Server Error", 500)
-            if result is not None:
-                response = coerce_response(result)
+        if self._after_hooks:
+            for hook in self._after_hooks:
+                try:
+                    result = await _call(hook, request, response)
+                except Exception:
+                    log.exception("Error in after_request hook for %s %s",
+                                  request.method, request.path)
+                    return Response("Internal Server Error", 500)
+                if result is not None:
+                    response = coerce_response(result)
         if self.session_serializer is not None:  # last: it sees every change
             response = self._save_session(request, response)
         return response

@@ -35,6 +35,7 @@ if not PUBLIC_EAGER_TASKS:
     )
     _current_task = _current_tasks.get
 
+_copy_context = contextvars.copy_context
 _Pending = tuple[Coroutine[Any, Any, None], contextvars.Context, Any]
 
 
@@ -58,21 +59,25 @@ class EagerRunner:
             return
         if host is None or host.done():
             host = self._host = loop.create_task(self._serve())
+        context = _copy_context()
         current = _current_task(loop)
-        if current is not None and current is not host:
+        if current is None:  # called from a loop callback: the usual case
+            _enter_task(loop, host)
+            try:
+                yielded = context.run(coro.send, None)
+            except StopIteration:
+                return
+            finally:
+                _leave_task(loop, host)
+        elif current is host:  # from the request before, as it finishes
+            try:
+                yielded = context.run(coro.send, None)
+            except StopIteration:
+                return
+        else:
             # Called from some other task: no eager start is possible.
             loop.create_task(coro)
             return
-        context = contextvars.copy_context()
-        if current is None:
-            _enter_task(loop, host)
-        try:
-            yielded = context.run(coro.send, None)
-        except StopIteration:
-            return
-        finally:
-            if current is None:
-                _leave_task(loop, host)
         self._pending = (coro, context, yielded)
         wakeup = self._wakeup
         if wakeup is not None and not wakeup.done():

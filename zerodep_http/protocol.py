@@ -33,7 +33,6 @@ from .parser import (
     END_OF_MESSAGE,
     Limits,
     ProtocolError,
-    RequestHead,
     RequestParser,
     RequestTimeout,
 )
@@ -63,6 +62,7 @@ _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 # How long a connection closed with request bytes unread keeps dropping
 # what still arrives (see `_close`).
 _LINGER_SECONDS = 5.0
+_received_request = Request.received
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,10 +324,13 @@ class HTTPProtocol(asyncio.Protocol):
 
         A request goes to the application once its body is complete or,
         failing that, once the bytes received so far are taken; the rest of
-        its body then reaches the application through `receive()`.
-        Responses written synchronously come back here through
-        `_finish_response`; the flag keeps that from recursing, so a long
-        pipeline is a loop, not a deep stack.
+        its body then reaches the application through `receive()`. A head
+        without a body is the whole request (the parser sends no
+        END_OF_MESSAGE then), dispatched at once. Responses written
+        synchronously come back here through `_finish_response`; the flag
+        keeps that from recursing, so a long pipeline is a loop, not a deep
+        stack. This is the per-request path: starting a request is written
+        out here rather than called.
         """
         if self._advancing:
             return
@@ -340,7 +343,44 @@ class HTTPProtocol(asyncio.Protocol):
                 except ProtocolError as exc:
                     self._protocol_error(exc)
                     return
-                if event is None:
+                if event.__class__ is tuple:  # a head: start the request
+                    (method, target, version, headers, content_length, keep_alive,
+                     expect_continue) = event  # type: ignore[misc]
+                    self._keep_alive = keep_alive and self._persistent
+                    path, _, query = target.partition("?")
+                    if self.trusted_proxy and (
+                            "forwarded" in headers or "x-forwarded-for" in headers
+                            or "x-forwarded-proto" in headers):
+                        client_addr, scheme = self._forwarded_client(headers)
+                    else:
+                        client_addr, scheme = self.client_addr, self.scheme
+                    request = self._request = _received_request(
+                        method, path, query, headers, client_addr,
+                        self.application, version, scheme, self)
+                    if "%" in path:
+                        request.path = unquote(path)
+                        request.path_as_sent = path  # ASGI and WSGI need it
+                    settings = self.settings
+                    if settings.access_log is not None:
+                        self._started = monotonic()
+                    if content_length == 0:  # dispatched as by _dispatch()
+                        self.phase = APP
+                        self.deadline = None
+                        probes = settings.probe_paths
+                        if probes is not None and request.path in probes:
+                            self._send_whole(self.owner.probe_response(request.path), request)
+                        else:
+                            self._runner.run(self._serve(request))
+                    else:
+                        self.phase = BODY
+                        self.receiving = True  # until END_OF_MESSAGE
+                        if self._body_limit_for is not None:
+                            limit = self._body_limit_for(request)
+                            if limit is not None:
+                                parser.body_limit = limit
+                        if expect_continue:  # else already False: see receive()
+                            self.expects_continue = True
+                elif event is None:
                     phase = self.phase
                     if phase is BODY:
                         # The application reads the rest, and these first.
@@ -351,8 +391,6 @@ class HTTPProtocol(asyncio.Protocol):
                         self.phase = HEAD
                         self.deadline = monotonic() + self.settings.read_timeout
                     return
-                if event.__class__ is tuple:
-                    self._start_request(event)  # type: ignore[arg-type]
                 elif event is END_OF_MESSAGE:
                     self.receiving = False
                     if self.phase is BODY:
@@ -379,41 +417,15 @@ class HTTPProtocol(asyncio.Protocol):
         finally:
             self._advancing = False
 
-    def _start_request(self, head: RequestHead) -> None:
-        """Build the request; dispatch it at once if it has no body (the
-        parser sends no END_OF_MESSAGE then), else read its body first."""
-        method, target, version, headers, content_length, keep_alive, expect_continue = head
-        settings = self.settings
-        self._keep_alive = keep_alive and self._persistent
-        path, _, query = target.partition("?")
-        client_addr, scheme = self.client_addr, self.scheme
-        if self.trusted_proxy and (
-                "forwarded" in headers or "x-forwarded-for" in headers
-                or "x-forwarded-proto" in headers):
-            client, proto = forwarded_client(headers, settings.forwarded_allow_ips)  # type: ignore[arg-type]
-            client_addr = client or client_addr
-            scheme = proto or scheme
-        request = self._request = Request(
-            method, path, query, headers, b"", client_addr,
-            self.application, version, scheme, self)
-        if "%" in path:
-            request.path = unquote(path)
-            request.path_as_sent = path  # ASGI and WSGI need it
-        if settings.access_log is not None:
-            self._started = monotonic()
-        if content_length == 0:
-            self._dispatch()
-            return
-        self.phase = BODY
-        self.receiving = True  # until END_OF_MESSAGE
-        if self._body_limit_for is not None:
-            limit = self._body_limit_for(request)
-            if limit is not None:
-                self.parser.body_limit = limit
-        if expect_continue:  # else already False: see receive()
-            self.expects_continue = True
+    def _forwarded_client(self, headers: dict[str, str]) -> tuple[tuple[str, int] | None, str]:
+        """The client address and scheme a trusted proxy gave, else the
+        connection's own."""
+        client, proto = forwarded_client(headers, self.settings.forwarded_allow_ips)  # type: ignore[arg-type]
+        return client or self.client_addr, proto or self.scheme
 
     def _dispatch(self) -> None:
+        """Hand the request to the application (or answer a probe); a
+        request without a body is dispatched the same way in `_advance`."""
         request = self._request
         self.phase = APP
         self.deadline = None
@@ -563,7 +575,7 @@ class HTTPProtocol(asyncio.Protocol):
         else:
             connection = b"\r\n"
         status = response.status_code
-        if status in _NO_BODY or status < 200:
+        if status != 200 and (status in _NO_BODY or status < 200):
             size = 0
             self.transport.write(prefix + self.owner.date_line + connection)  # type: ignore[union-attr]
         elif request.method == "HEAD":
@@ -804,19 +816,20 @@ class HTTPProtocol(asyncio.Protocol):
     def _finish_response(self) -> None:
         self._request = None
         owner = self.owner
-        owner.requests_served += 1
-        if owner.requests_served == owner.max_requests:
+        served = owner.requests_served = owner.requests_served + 1
+        if served == owner.max_requests:
             owner.on_max_requests()  # type: ignore[misc]
+        parser = self.parser
         if not self._keep_alive or self.phase is CLOSED or (
-                self._peer_closed and not self.parser.buffer):
+                self._peer_closed and not parser.buffer):
             self._close()
             return
         self.phase = IDLE
-        self.parser.start_next_message()
+        parser.start_next_message()
         if self._reading_paused:
             self._resume_reading()
         self.deadline = monotonic() + self.settings.keep_alive
-        if self.parser.buffer:
+        if parser.buffer:
             self._advance()
 
     def _pause_reading(self) -> None:

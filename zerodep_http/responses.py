@@ -308,18 +308,6 @@ def redirect(location: str, status_code: int = 302) -> Response:
     return Response(b"", status_code, {"location": location}, TEXT)
 
 
-def _plain(cls: type[Response], body: bytes, content_type: str) -> Response:
-    """What `cls(body, 200, None, content_type)` makes, for the common
-    return values (str, dict, list, bytes), without the cost of calling
-    the class: slots stored here, nothing checked that the caller knows."""
-    response = _new_object(cls)
-    response.body = body
-    response.status_code = 200
-    response._content_type = content_type
-    response._headers = None
-    return response
-
-
 _new_object = object.__new__
 
 
@@ -327,11 +315,26 @@ def coerce_response(value: Any) -> Response:
     """Turn what a handler returned into a response object."""
     cls = value.__class__  # the exact common types first: one comparison each
     if cls is str:
-        return _plain(Response, value.encode(), TEXT)
-    if cls is dict or cls is list:
-        return _plain(JSONResponse, _json_encode(value).encode(), JSON)
-    if cls is bytes:
-        return _plain(Response, value, OCTET_STREAM)
+        made, body, content_type = Response, value.encode(), TEXT
+    elif cls is dict or cls is list:
+        made, body, content_type = JSONResponse, _json_encode(value).encode(), JSON
+    elif cls is bytes:
+        made, body, content_type = Response, value, OCTET_STREAM
+    else:
+        return _coerce_other(value)
+    # What `made(value)` makes, without the cost of calling the class
+    # (type_call, __init__ and its checks): its slots stored here.
+    response = _new_object(made)
+    response.body = body
+    response.status_code = 200
+    response._content_type = content_type
+    response._headers = None
+    return response
+
+
+def _coerce_other(value: Any) -> Response:
+    """The rarer return values: responses, subclasses of the common types,
+    None, tuples."""
     if isinstance(value, Response):
         return value
     if isinstance(value, (dict, list)):
