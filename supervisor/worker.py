@@ -142,7 +142,9 @@ def build_server(app: App, config: Config, balance: SlotBalance | None = None) -
     settings = ConnectionSettings(
         limits=limits, keep_alive=config.keep_alive, read_timeout=config.read_timeout,
         forwarded_allow_ips=config.forwarded_allow_ips, proxy_protocol=config.proxy_protocol,
-        access_log=AccessLog(config.access_log_format) if config.access_logfile else None)
+        access_log=AccessLog(config.access_log_format) if config.access_logfile else None,
+        ws_max_message_size=config.ws_max_message_size, ws_ping_interval=config.ws_ping_interval,
+        ws_ping_timeout=config.ws_ping_timeout)
     return Server(app, settings, health_path=config.health_path, ready_path=config.ready_path,
                   balance=balance)
 

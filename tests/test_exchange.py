@@ -242,7 +242,7 @@ class Upgrade:
             self.transport.write(data.upper())
 
     async def handle(self, request):
-        return SwitchProtocol(self.Shout, {"upgrade": "shout"})
+        return SwitchProtocol(lambda settings: self.Shout(), {"upgrade": "shout"})
 
 
 def test_a_protocol_switch_hands_over_the_connection(serve, raw_client):

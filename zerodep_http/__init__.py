@@ -5,9 +5,10 @@ from .exceptions import HTTPException, abort
 from .files import FileResponse
 from .requests import Request
 from .responses import JSONResponse, Response, StreamingResponse
+from .websocket import WebSocket, WebSocketDisconnect
 
 __all__ = [
     "App", "FileResponse", "HTTPException", "JSONResponse", "Request", "Response",
-    "StreamingResponse", "abort",
+    "StreamingResponse", "WebSocket", "WebSocketDisconnect", "abort",
 ]
 __version__ = "0.1.0"

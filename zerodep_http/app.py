@@ -10,7 +10,7 @@ import asyncio
 import inspect
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -22,6 +22,7 @@ from .requests import Request
 from .responses import Response, coerce_response
 from .routing import Endpoint, Router
 from .serving import LocalServer
+from .websocket import websocket_endpoint
 
 log = logging.getLogger("zerodep_http.error")
 
@@ -71,13 +72,18 @@ class App:
     read_timeout = _Declared(defaults.READ_TIMEOUT, float)
 
     def __init__(self, *, max_body_size: int | None = None,
-                 read_timeout: float | None = None) -> None:
+                 read_timeout: float | None = None,
+                 websocket_origins: Iterable[str] | None = None) -> None:
         #: The settings this app set itself, by name (see `_Declared`).
         self.declared_settings: dict[str, Any] = {}
         if max_body_size is not None:
             self.max_body_size = max_body_size
         if read_timeout is not None:
             self.read_timeout = read_timeout
+        if isinstance(websocket_origins, str):
+            raise TypeError("websocket_origins is a list of origins, not one string")
+        #: Origins whose pages may open this app's WebSockets (None: any).
+        self.websocket_origins = None if websocket_origins is None else list(websocket_origins)
         self.router = Router()
         self._before_request: list[Endpoint] = []
         self._after_request: list[Endpoint] = []
@@ -127,6 +133,15 @@ class App:
 
         self.route(prefix + "/")(serve_file)
         self.route(prefix + "/<path:filepath>")(serve_file)
+
+    def websocket(self, pattern: str) -> Callable[[Handler], Handler]:
+        """Serve WebSocket handshakes at `pattern` with
+        `async def handler(request, ws, **params)` (see `websocket`)."""
+        def register(handler: Handler) -> Handler:
+            self.route(pattern)(websocket_endpoint(handler, lambda: self.websocket_origins))
+            return handler
+
+        return register
 
     def before_request(self, hook: Handler) -> Handler:
         """Run `hook(request)` before every handler; a non-None return value

@@ -30,11 +30,14 @@ Nothing on the application side writes to a transport. How the pieces
 still to come plug in here:
 
 - **WebSocket**: a route's `handle` validates the handshake and returns
-  `SwitchProtocol(protocol_factory, headers)`. The connection writes the
-  101 and hands the transport to the protocol the factory makes
-  (`connection_made`, then any bytes already received). The server still
-  counts and drains the connection: on a drain it calls the protocol's
-  `going_away()` if it has one (a WebSocket closes with 1001).
+  `SwitchProtocol(protocol_factory, headers)` once the handler accepts
+  (see `websocket`). The connection writes the 101 and hands the transport
+  to the protocol that `protocol_factory(settings)` makes, given the
+  connection's `ConnectionSettings` (`connection_made`, then any bytes
+  already received); a client gone by then gets nothing, and the factory
+  is not called. The server still counts and drains the connection: on a
+  drain, or at once if the switch came after the drain began, it calls the
+  protocol's `going_away()` if it has one (a WebSocket closes with 1001).
 - **ASGI 3**: an adapter whose `handle` builds the scope from the request,
   maps `receive()` to `http.request` messages (`more_body` while
   `channel.receiving`) and then `http.disconnect` (`wait_closed`), and maps

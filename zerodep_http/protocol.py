@@ -79,6 +79,10 @@ class ConnectionSettings:
     # Paths answered by the owner (health and readiness), not the app.
     probe_paths: frozenset[str] | None = None
     access_log: AccessLog | None = None
+    # For the WebSockets this connection may switch to (see `websocket`).
+    ws_max_message_size: int = defaults.WS_MAX_MESSAGE_SIZE
+    ws_ping_interval: float = defaults.WS_PING_INTERVAL
+    ws_ping_timeout: float = defaults.WS_PING_TIMEOUT
 
 
 class ConnectionOwner(Protocol):
@@ -672,7 +676,10 @@ class HTTPProtocol(asyncio.Protocol):
             self._send_whole(Response("Internal Server Error", 500), request)
 
     def _switch_protocol(self, response: SwitchProtocol, request: Request) -> None:
-        """Write the 101 and hand the transport to the new protocol."""
+        """Write the 101 and hand the transport, and the connection's
+        settings, to the new protocol."""
+        if self.phase is CLOSED:
+            return  # the client left while the application decided
         if self.receiving:
             raise RuntimeError("cannot switch protocols before the request body ended")
         try:
@@ -686,8 +693,9 @@ class HTTPProtocol(asyncio.Protocol):
         transport.write(prefix + self.owner.date_line + b"connection: upgrade\r\n\r\n")  # type: ignore[union-attr]
         if self.settings.access_log is not None:
             self._log_access(request, 101, 0)
-        protocol = self._switched_to = response.protocol_factory()
+        protocol = self._switched_to = response.protocol_factory(self.settings)
         already_received = bytes(self.parser.buffer)
+        self.parser = _DISCARD  # type: ignore[assignment]
         self.phase = SWITCHED
         self.deadline = None
         self._request = None
@@ -699,6 +707,10 @@ class HTTPProtocol(asyncio.Protocol):
         protocol.connection_made(transport)  # type: ignore[arg-type]
         if already_received:
             protocol.data_received(already_received)  # type: ignore[attr-defined]
+        if self._peer_closed and not protocol.eof_received():  # type: ignore[attr-defined]
+            transport.close()  # type: ignore[union-attr]
+        elif self.owner.draining:
+            self.going_away()  # switched after the drain began: tell it now
 
     def _log_access(self, request: Request, status: int, size: int) -> None:
         try:

@@ -49,20 +49,25 @@ class LocalServer:
                     read_timeout: float = defaults.READ_TIMEOUT,
                     limits: Limits = defaults.LIMITS,
                     forwarded_allow_ips: str | Iterable[str] = defaults.FORWARDED_ALLOW_IPS,
-                    proxy_protocol: bool = False) -> None:
+                    proxy_protocol: bool = False,
+                    ws_max_message_size: int = defaults.WS_MAX_MESSAGE_SIZE,
+                    ws_ping_interval: float = defaults.WS_PING_INTERVAL,
+                    ws_ping_timeout: float = defaults.WS_PING_TIMEOUT) -> None:
         """Serve until `shutdown()`, then drain gracefully.
 
         `socket` is a unix socket path served instead of host and port.
         `forwarded_allow_ips` (addresses, networks, `*`) are the peers whose
         `Forwarded` / `X-Forwarded-*` headers (and PROXY protocol header,
         with `proxy_protocol`) set `request.client_addr` and `request.scheme`.
+        The `ws_*` options are the command line's `--ws-*` settings.
         """
         if isinstance(forwarded_allow_ips, str):
             forwarded_allow_ips = forwarded_allow_ips.split(",")
         settings = ConnectionSettings(
             limits=limits, keep_alive=keep_alive, read_timeout=read_timeout,
             forwarded_allow_ips=IPAllowList.parse(forwarded_allow_ips),
-            proxy_protocol=proxy_protocol)
+            proxy_protocol=proxy_protocol, ws_max_message_size=ws_max_message_size,
+            ws_ping_interval=ws_ping_interval, ws_ping_timeout=ws_ping_timeout)
         if socket is not None:
             sock = bind_unix(socket, backlog=backlog)
         else:

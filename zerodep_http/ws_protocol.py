@@ -43,6 +43,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum, IntEnum
 
+from .defaults import WS_MAX_MESSAGE_SIZE
 from .ws_deflate import DeflateParameters, MessageDeflater
 from .ws_errors import (
     CloseCode, InvalidPayload, MessageTooBig, ProtocolViolation, WebSocketError,
@@ -53,7 +54,6 @@ __all__ = [
     "Pong", "TextMessage", "WebSocketConnection",
 ]
 
-DEFAULT_MAX_MESSAGE_SIZE = 1 << 20
 # RFC 6455 5.5: a control frame's payload fits in the 7-bit length.
 MAX_CONTROL_PAYLOAD = 125
 
@@ -126,7 +126,7 @@ class WebSocketConnection:
         "_message_parts",
     )
 
-    def __init__(self, *, max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+    def __init__(self, *, max_message_size: int = WS_MAX_MESSAGE_SIZE,
                  deflate: DeflateParameters | None = None) -> None:
         if max_message_size < 1:
             raise ValueError("max_message_size must be positive")
