@@ -115,13 +115,13 @@ class _Relay(asyncio.Protocol):
     new protocol, and the end of the connection to the HTTP connection
     that the server still counts and drains."""
 
-    __slots__ = ("connection", "protocol")
+    # `data_received` is the new protocol's own bound method, called with
+    # no relay frame in between: it is called for every piece received.
+    __slots__ = ("connection", "protocol", "data_received")
 
     def __init__(self, connection: HTTPProtocol, protocol: asyncio.Protocol) -> None:
         self.connection, self.protocol = connection, protocol
-
-    def data_received(self, data: bytes) -> None:
-        self.protocol.data_received(data)
+        self.data_received = protocol.data_received  # type: ignore[method-assign]
 
     def eof_received(self) -> bool | None:
         return self.protocol.eof_received()

@@ -85,8 +85,9 @@ class WebSocketChannel(asyncio.Protocol):
 
     # -- what the application calls -------------------------------------------
 
-    async def receive(self) -> str | bytes:
-        """The next message; `WebSocketDisconnect` once closed and read."""
+    async def receive(self, iterating: bool = False) -> str | bytes:
+        """The next message; `WebSocketDisconnect` once closed and read
+        (`StopAsyncIteration` when `iterating`: `async for` ends)."""
         while True:
             messages = self._messages
             if messages:
@@ -98,6 +99,8 @@ class WebSocketChannel(asyncio.Protocol):
                     self._transport.resume_reading()  # type: ignore[union-attr]
                 return data
             if self._closed is not None:
+                if iterating:
+                    raise StopAsyncIteration
                 raise WebSocketDisconnect(*self._closed)
             if self._receiver is not None:
                 raise RuntimeError("another task is already waiting in receive()")
@@ -203,9 +206,12 @@ class WebSocketChannel(asyncio.Protocol):
             self._close_transport()
             self._wake_receiver()
             return
-        self._flush()
+        if data := connection.data_to_send():  # pongs; _flush() inlined
+            self._transport.write(data)  # type: ignore[union-attr]
         if messages:
-            self._wake_receiver()
+            waiter = self._receiver  # _wake_receiver() inlined: once per message
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
             if (not self._reading_paused and self._transport is not None
                     and (len(messages) >= _MAX_UNREAD_MESSAGES or self._unread > _MAX_UNREAD_BYTES)):
                 self._reading_paused = True
