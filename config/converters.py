@@ -175,6 +175,89 @@ class BindList:
 
 
 @dataclass(frozen=True)
+class TextList:
+    """Several strings: a repeated flag, a TOML list, or comma-separated."""
+
+    allowed: str
+    check: Callable[[str], None] | None = None
+    metavar: str = "TEXT"
+    cli: ClassVar[str] = "append"
+
+    def convert(self, raw: Any) -> list[str]:
+        items = _items(raw)
+        for item in items:
+            if self.check:
+                try:
+                    self.check(item)
+                except ValueError as exc:
+                    raise Invalid(str(exc), value=item) from None
+        return items
+
+    show = repr
+
+
+@dataclass(frozen=True)
+class Address:
+    """One TCP address, `HOST:PORT` or `[IPv6]:PORT`; empty for none."""
+
+    allowed: str = "HOST:PORT or [IPv6]:PORT, or empty for none"
+    metavar: str = "HOST:PORT"
+    cli: ClassVar[str] = "store"
+
+    def convert(self, raw: Any) -> Bind | None:
+        if raw in (None, ""):
+            return None
+        if not isinstance(raw, str):
+            raise Invalid()
+        try:
+            bind = Bind.parse(raw.strip())
+        except ValueError as exc:
+            raise Invalid(str(exc)) from None
+        if bind.kind != "tcp":
+            raise Invalid("not a TCP address")
+        return bind
+
+    @staticmethod
+    def show(value: Bind | None) -> str:
+        return repr(None if value is None else str(value))
+
+
+#: More buckets than this make every histogram series heavy to scrape and store.
+MAX_BUCKETS = 40
+
+
+@dataclass(frozen=True)
+class Buckets:
+    """Histogram bucket bounds in seconds: positive and increasing."""
+
+    allowed: str = (f"up to {MAX_BUCKETS} increasing numbers of seconds > 0, "
+                    "comma-separated, e.g. 0.01,0.1,1")
+    metavar: str = "SECONDS,..."
+    cli: ClassVar[str] = "store"
+
+    def convert(self, raw: Any) -> tuple[float, ...]:
+        if isinstance(raw, list) and all(isinstance(item, (int, float)) and not isinstance(
+                item, bool) for item in raw):
+            items = [float(item) for item in raw]
+        else:
+            try:
+                items = [float(item) for item in _items(raw)]
+            except ValueError:
+                raise Invalid() from None
+        if not items or len(items) > MAX_BUCKETS:
+            raise Invalid()
+        if not all(math.isfinite(b) and b > 0 for b in items):
+            raise Invalid()
+        if any(b >= after for b, after in zip(items, items[1:])):
+            raise Invalid("not increasing")
+        return tuple(items)
+
+    @staticmethod
+    def show(value: tuple[float, ...]) -> str:
+        return repr(",".join(map(repr, value)))
+
+
+@dataclass(frozen=True)
 class IPList:
     allowed: str = ("'*' or a comma-separated list of IP addresses and CIDR "
                     "networks, e.g. 127.0.0.1,10.0.0.0/8")
@@ -206,6 +289,16 @@ def check_app(text: str) -> None:
 def check_url_path(text: str) -> None:
     if not text.startswith("/") or any(c in text for c in "?# \t\r\n"):
         raise Invalid()
+
+
+def check_root_path(text: str) -> None:
+    if not text.startswith("/") or text.endswith("/") or any(c in text for c in "?# \t\r\n"):
+        raise Invalid()
+
+
+def check_directory_exists(text: str) -> None:
+    if not os.path.isdir(text):
+        raise Invalid("no such directory")
 
 
 def check_file_exists(text: str) -> None:

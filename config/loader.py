@@ -3,6 +3,11 @@
 Every layer yields raw values tagged with their source; conversion and
 validation happen once, after merging, so an error always names the setting,
 the value and the exact place it came from.
+
+Two settings come first, from the command line or the process environment
+only: `chdir` (applied by `run_cli_config` before anything is read) and
+`env_file`, whose variables join the environment before `ZERODEP_*`
+settings, and the TOML file they may name, are read.
 """
 
 from __future__ import annotations
@@ -15,22 +20,27 @@ import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from .envfile import EnvFileError, read_env_file
 from .errors import NO_VALUE, ConfigError, Invalid
 from .settings import BY_NAME, SETTINGS, Setting
 
 Raw = tuple[Any, str]  # (raw value, source)
+#: Settings read before the env files are: these never come from one.
+_READ_FIRST = ("chdir", "env_file")
 
 
 class Config:
     """The resolved settings: one attribute per setting, and where each came from."""
 
-    __slots__ = ("_values", "_sources", "check_config")
+    __slots__ = ("_values", "_sources", "check_config", "env_file_vars")
 
     def __init__(self, values: dict[str, Any], sources: dict[str, str],
-                 check_config: bool = False) -> None:
+                 check_config: bool = False, env_file_vars: dict[str, str] | None = None) -> None:
         self._values = values
         self._sources = sources
         self.check_config = check_config
+        #: What the env files add to the environment they were read against.
+        self.env_file_vars = env_file_vars or {}
 
     def __getattr__(self, name: str) -> Any:
         if not name.startswith("_") and name in self._values:
@@ -68,6 +78,9 @@ def load_config(argv: Sequence[str] | None = None,
     args = build_parser().parse_args(argv)
     cli = {name: raw for name, raw in vars(args).items() if name in BY_NAME}
     env = {s.name: (environ[s.env], f"env {s.env}") for s in SETTINGS if s.env in environ}
+    added, origins = _read_env_files(cli.get("env_file") or env.get("env_file"), environ)
+    env.update({s.name: (added[s.env], f"env {s.env} from {origins[s.env]}")
+                for s in SETTINGS if s.env in added and s.name not in _READ_FIRST})
 
     given: dict[str, Raw] = {}
     file_raw = cli.get("config") or env.get("config")
@@ -89,18 +102,66 @@ def load_config(argv: Sequence[str] | None = None,
         values[setting.name] = _convert(setting, *raw)
         sources[setting.name] = raw[1]
     _check_together(values, sources, "certfile", "keyfile")
-    return Config(values, sources, check_config=args.check_config)
+    if values["reload"] and values["preload"]:
+        raise ConfigError("cannot be used with preload (a reload would not re-import the code); "
+                          "expected one or the other",
+                          setting="reload", source=sources["reload"], value=True)
+    return Config(values, sources, check_config=args.check_config, env_file_vars=added)
+
+
+def _read_env_files(raw: Raw | None, environ: Mapping[str, str]
+                    ) -> tuple[dict[str, str], dict[str, str]]:
+    """The variables the files add to `environ` (which keeps its own
+    values), and the file each came from."""
+    if raw is None:
+        return {}, {}
+    added: dict[str, str] = {}
+    origins: dict[str, str] = {}
+    for path in _convert(BY_NAME["env_file"], *raw):
+        try:
+            variables = read_env_file(path)
+        except OSError as exc:
+            raise ConfigError(f"cannot read the file: {exc.strerror}",
+                              setting="env_file", source=raw[1], value=path) from None
+        except EnvFileError as exc:
+            raise ConfigError(str(exc), setting="env_file", source=raw[1], value=path) from None
+        for name, value in variables.items():
+            if name not in environ:
+                added[name] = value
+                origins[name] = path
+    return added, origins
+
+
+def enter_directory(argv: Sequence[str], environ: Mapping[str, str]) -> None:
+    """`--chdir DIR` (or ZERODEP_CHDIR): change to DIR before anything else
+    is read, so that relative paths are taken from it."""
+    setting = BY_NAME["chdir"]
+    raw = vars(build_parser().parse_args(argv)).get("chdir")
+    if raw is None and setting.env in environ:
+        raw = (environ[setting.env], f"env {setting.env}")
+    directory = _convert(setting, *raw) if raw is not None else None
+    if directory is None:
+        return
+    try:
+        os.chdir(directory)
+    except OSError as exc:
+        raise ConfigError(f"cannot change to it: {exc.strerror}; expected an existing directory",
+                          setting="chdir", source=raw[1], value=directory) from None
 
 
 def run_cli_config(argv: Sequence[str] | None = None,
                    environ: Mapping[str, str] | None = None,
                    effective: Callable[[Config], Config] | None = None) -> Config:
-    """`load_config` for the command line: a bad value prints one line to
-    stderr and exits 2; --check-config prints the settings and exits 0.
+    """`load_config` for the command line, after `--chdir`: a bad value
+    prints one line to stderr and exits 2; --check-config prints the
+    settings and exits 0.
 
     `effective` turns the settings into those that apply in the end (the
     app's own declarations over them) for --check-config to show."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    environ = os.environ if environ is None else environ
     try:
+        enter_directory(argv, environ)
         config = load_config(argv, environ)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)

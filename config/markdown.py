@@ -78,7 +78,7 @@ def render_markdown() -> str:
             s.help + "\n",
             f"- Command line: {_cli(s)}",
             f"- Environment: `{s.env}`",
-            f"- TOML: `{s.name}`" if s.in_file else "- TOML: not allowed (it names the file)",
+            f"- TOML: `{s.name}`" if s.in_file else f"- TOML: not allowed ({s.not_in_file})",
             f"- Default: {s.default_text()}",
             f"- Allowed: {s.convert.allowed}",
         ]

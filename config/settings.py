@@ -32,7 +32,11 @@ class Setting:
     flags: tuple[str, ...] = ()  # none: the positional APP argument
     env_default: EnvDefault | None = None  # consulted before `default`
     default_doc: str | None = None  # describes a default that is not a constant
-    in_file: bool = True  # may be set in the TOML file
+    not_in_file: str | None = None  # why the TOML file may not set it, if it may not
+
+    @property
+    def in_file(self) -> bool:
+        return self.not_in_file is None
 
     @property
     def env(self) -> str:
@@ -72,6 +76,9 @@ _BYTES = c.Integer("a positive integer (bytes)", minimum=1, metavar="BYTES")
 _DELAY = c.Seconds("a number of seconds >= 0")
 _TIMEOUT = c.Seconds("a number of seconds > 0", positive=True)
 _PATH = "a file path, or empty for none"
+_MEGABYTES = c.Integer("an integer >= 0 (megabytes; 0 = off)", minimum=0, metavar="MB")
+#: Prometheus' own default buckets, with two more below 5 ms for a fast server.
+DEFAULT_BUCKETS = "0.001,0.0025,0.005,0.01,0.025,0.05,0.1,0.25,0.5,1,2.5,5,10"
 
 SETTINGS: tuple[Setting, ...] = (
     Setting(
@@ -85,7 +92,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "config", c.Text(_PATH, optional=True, metavar="FILE"), None,
         "TOML file to read settings from (top-level keys are the setting names).",
-        flags=("-c", "--config"), in_file=False),
+        flags=("-c", "--config"), not_in_file="it names the file"),
     Setting(
         "bind", c.BindList(), ["127.0.0.1:8000"],
         "Address to listen on; repeat for several: `HOST:PORT`, `[IPv6]:PORT`, "
@@ -117,7 +124,9 @@ SETTINGS: tuple[Setting, ...] = (
         flags=("--keep-alive",)),
     Setting(
         "max_requests", _COUNT, 0,
-        "Restart a worker after it has served this many requests; 0 = never.",
+        "Replace a worker once it has served this many requests; 0 = never. "
+        "It stops accepting as soon as another worker can take its "
+        "connections (with a single worker: once its replacement serves).",
         flags=("--max-requests",)),
     Setting(
         "max_requests_jitter", _COUNT, 0,
@@ -125,12 +134,29 @@ SETTINGS: tuple[Setting, ...] = (
         "restart at once.",
         flags=("--max-requests-jitter",)),
     Setting(
+        "max_worker_memory", _MEGABYTES, 0,
+        "Replace a worker whose resident memory exceeds this many megabytes "
+        "(checked on every heartbeat); 0 = never. The replacement starts first, "
+        "so capacity never drops.",
+        flags=("--max-worker-memory",)),
+    Setting(
+        "max_worker_lifetime", _DELAY, 0.0,
+        "Replace a worker once it has run this many seconds; 0 = never. The "
+        "replacement starts first, so capacity never drops.",
+        flags=("--max-worker-lifetime",)),
+    Setting(
+        "max_worker_lifetime_jitter", _DELAY, 0.0,
+        "Add a random 0..N seconds to `max_worker_lifetime` per worker, so "
+        "workers do not all restart at once.",
+        flags=("--max-worker-lifetime-jitter",)),
+    Setting(
         "backlog", _POSITIVE, defaults.BACKLOG,
         "Maximum number of pending connections (the listen() backlog).",
         flags=("--backlog",)),
     Setting(
         "limit_request_line", _BYTES, defaults.LIMITS.request_line,
-        "Maximum size of the request line; longer gets 414.",
+        "Maximum size of the request line in bytes, not counting its CRLF (as "
+        "gunicorn counts it); longer gets 414.",
         flags=("--limit-request-line",)),
     Setting(
         "limit_request_fields", _POSITIVE, defaults.LIMITS.header_fields,
@@ -138,7 +164,9 @@ SETTINGS: tuple[Setting, ...] = (
         flags=("--limit-request-fields",)),
     Setting(
         "limit_request_field_size", _BYTES, defaults.LIMITS.header_field_size,
-        "Maximum size of one header field; larger gets 431.",
+        "Maximum size of one header or trailer field line in bytes, its CRLF "
+        "included (as gunicorn counts it): at 8190, a line of 8188 bytes and "
+        "its CRLF passes, one of 8189 gets 431.",
         # gunicorn spells its flag with an underscore; accept that too.
         flags=("--limit-request-field-size", "--limit-request-field_size")),
     Setting(
@@ -257,6 +285,64 @@ SETTINGS: tuple[Setting, ...] = (
         "and inherited sockets) and take turns, so that their connection "
         "counts stay within one of each other.",
         flags=("--reuse-port",)),
+    Setting(
+        "chdir", c.Text("a directory path, or empty for none", optional=True, metavar="DIR"),
+        None,
+        "Change to this directory first, as `cd DIR` would: the application is "
+        "imported from it, and relative paths (the config and env files, logs, "
+        "certificates, the pid file, unix sockets) are taken from it.",
+        flags=("--chdir",),
+        not_in_file="it is applied before the file is read"),
+    Setting(
+        "env_file", c.TextList("file paths, comma-separated in the environment",
+                               check=c.check_file_exists, metavar="PATH"),
+        [],
+        "Read environment variables from this dotenv file (`KEY=VALUE` lines, "
+        "`export` prefix, single or double quotes, `#` comments); repeat for "
+        "several, later files winning. They are set before the application is "
+        "imported and before `ZERODEP_*` settings are read, and re-read on "
+        "`HUP`; a variable already in the process environment is left as it is.",
+        flags=("--env-file",),
+        not_in_file="the files are read before it"),
+    Setting(
+        "root_path", c.Text("empty, or a path starting with '/' and not ending with '/', "
+                            "e.g. /api", check=c.check_root_path, optional=True,
+                            metavar="PREFIX"),
+        None,
+        "The path prefix under which a proxy mounts the application.",
+        flags=("--root-path",)),
+    Setting(
+        "reload", c.Flag(), False,
+        "Development: watch the application's source files (its package or "
+        "directory, plus `reload_dir`) and reload the workers when one changes, "
+        "as `HUP` does. An edit that does not import keeps the old workers "
+        "serving. Not with `preload`.",
+        flags=("--reload",)),
+    Setting(
+        "reload_dir", c.TextList("directory paths, comma-separated in the environment",
+                                 check=c.check_directory_exists, metavar="DIR"),
+        [],
+        "With `reload`: another directory to watch; repeat for several.",
+        flags=("--reload-dir",)),
+    Setting(
+        "reload_include", c.TextList("glob patterns, comma-separated in the environment",
+                                     metavar="GLOB"),
+        [],
+        "With `reload`: more files to watch, by glob (`*.html`, `templates/*`), "
+        "besides `*.py`. Hidden directories, `__pycache__`, `.venv` and "
+        "`site-packages` are never watched.",
+        flags=("--reload-include",)),
+    Setting(
+        "metrics_bind", c.Address(), None,
+        "Serve Prometheus metrics at `http://HOST:PORT/metrics`, from the master "
+        "on its own listener, summed over all workers. Off unless set; a "
+        "change takes effect after a restart.",
+        flags=("--metrics-bind",)),
+    Setting(
+        "metrics_buckets", c.Buckets(), DEFAULT_BUCKETS,
+        "Upper bounds, in seconds, of the request duration histogram's buckets; "
+        "a change takes effect after a restart.",
+        flags=("--metrics-buckets",)),
 )
 
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}

@@ -22,21 +22,26 @@ from __future__ import annotations
 
 import argparse
 import collections
-import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
-import threading
+import tempfile
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
+if __name__ == "__main__" and not __package__:
+    # Run by its path: import through the loadtests package from the
+    # repository root, never a sibling script by its bare name.
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from loadtests.runner import ROOT, RunError
+from loadtests.runner.server import Server
+
 APP = "loadtests.apps.loadapp:app"
-LISTENING = re.compile(r"Listening at: http://127\.0\.0\.1:(\d+)")
-SERVED = re.compile(r"Worker (\d+) exiting: served (\d+) requests")
+#: How long the master may take to stop (its graceful timeout is 2 s).
+STOP_TIMEOUT = 15.0
+SERVED = re.compile(r"Worker (\d+) exiting: served (\d+) requests?")
 WORKLOADS = {
     "keepalive": ("/hello", []),
     "io": ("/slow?ms=10", []),
@@ -45,39 +50,18 @@ WORKLOADS = {
 MODES = {"reuse-port": "--reuse-port", "shared": "--no-reuse-port"}
 
 
-def start_server(python: str, workers: int, mode: str, pin: bool = False
-                 ) -> tuple[subprocess.Popen, int, list[str], threading.Thread]:
-    """Start the master; its log lines collect in the returned list, read
-    by the returned thread until every process closed the pipe."""
-    cmd = [python, "-m", "zerodep_http", APP, "-w", str(workers), MODES[mode],
-           "-b", "127.0.0.1:0", "--log-level", "debug", "--graceful-timeout", "2"]
-    if pin:
-        cmd = ["taskset", "-c", "0", *cmd]
-    proc = subprocess.Popen(cmd, cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)
-    reader.start()
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and proc.poll() is None:
-        log = "".join(lines)
-        port = LISTENING.search(log)
-        if port and len(set(re.findall(r"Worker (\d+) serving", log))) >= workers:
-            return proc, int(port.group(1)), lines, reader
-        time.sleep(0.05)
-    stop(proc)
-    raise SystemExit("the server did not start:\n" + "".join(lines[-20:]))
-
-
-def stop(proc: subprocess.Popen) -> None:
-    """TERM the master and wait for it (the whole group, if it hangs)."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
+def start_server(args: argparse.Namespace, mode: str, log_path: Path) -> Server:
+    """The master with its debug log (each worker's served count), all of it
+    on CPU 0 with --pin; stopped again if it does not come up."""
+    server = Server(APP, args.workers, [MODES[mode], "--log-level", "debug", "--graceful-timeout", "2"],
+                    str(log_path.parent / "static"), log_path, verbose=False, python=args.python,
+                    cpus="0" if args.pin else None)
     try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+        server.start()
+    except RunError as exc:
+        server.stop(STOP_TIMEOUT)
+        raise SystemExit(f"the server did not start: {exc}") from None
+    return server
 
 
 def connections_per_worker(port: int) -> dict[int, int]:
@@ -86,9 +70,10 @@ def connections_per_worker(port: int) -> dict[int, int]:
     return dict(collections.Counter(int(pid) for pid in re.findall(r"pid=(\d+)", out)))
 
 
-def measure(args: argparse.Namespace, mode: str, workload: str) -> dict:
+def measure(args: argparse.Namespace, mode: str, workload: str, tmp: Path) -> dict:
     path, extra = WORKLOADS[workload]
-    proc, port, lines, reader = start_server(args.python, args.workers, mode, args.pin)
+    server = start_server(args, mode, tmp / f"{mode}-{workload}.log")
+    port = server.log.port
     wrk = ["wrk", "-t1", "-c64", f"-d{args.duration}s", *extra, f"http://127.0.0.1:{port}{path}"]
     if args.pin:
         wrk = ["taskset", "-c", "1", *wrk]
@@ -100,9 +85,8 @@ def measure(args: argparse.Namespace, mode: str, workload: str) -> dict:
     finally:
         if load.poll() is None:
             load.kill()
-        stop(proc)
-        reader.join(10)
-    served = {int(pid): int(count) for pid, count in SERVED.findall("".join(lines))}
+        server.stop(STOP_TIMEOUT)
+    served = {int(pid): int(count) for pid, count in SERVED.findall(server.log_path.read_text())}
     rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
     return {"mode": mode, "workload": workload, "connections": connections, "served": served,
             "rps": float(rate.group(1)) if rate else 0.0}
@@ -114,6 +98,16 @@ def ratio(values: list[int]) -> str:
     return f"{max(values) / min(values):.2f}"
 
 
+def print_row(round_number: int, result: dict) -> None:
+    workload, mode = result["workload"], result["mode"]
+    conns = sorted(result["connections"].values(), reverse=True)
+    served = sorted(result["served"].values(), reverse=True)
+    conns_text = " / ".join(map(str, conns)) if workload != "churn" else "(short-lived)"
+    conns_ratio = ratio(conns) if workload != "churn" else "-"
+    print(f"| {round_number} | {mode} | {workload} | {conns_text} | {conns_ratio} | "
+          f"{' / '.join(map(str, served))} | {ratio(served)} | {result['rps']:,.0f} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
@@ -121,24 +115,18 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--pin", action="store_true",
                         help="all workers on CPU 0, wrk on CPU 1 (they then share one core)")
-    parser.add_argument("--python", default=str(REPO / ".venv" / "bin" / "python"))
+    parser.add_argument("--python", default=str(ROOT / ".venv" / "bin" / "python"))
     args = parser.parse_args()
     for tool in ("wrk", "ss") + (("taskset",) if args.pin else ()):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} is not installed")
     print("| round | sockets | workload | connections per worker | max/min | "
           "requests per worker | max/min | requests/s |\n|---|---|---|---|---:|---|---:|---:|")
-    for round_number in range(1, args.rounds + 1):
-        for workload in WORKLOADS:
-            for mode in MODES:
-                result = measure(args, mode, workload)
-                conns = sorted(result["connections"].values(), reverse=True)
-                served = sorted(result["served"].values(), reverse=True)
-                conns_text = " / ".join(map(str, conns)) if workload != "churn" else "(short-lived)"
-                conns_ratio = ratio(conns) if workload != "churn" else "-"
-                print(f"| {round_number} | {mode} | {workload} | {conns_text} | {conns_ratio} | "
-                      f"{' / '.join(map(str, served))} | {ratio(served)} | {result['rps']:,.0f} |",
-                      flush=True)
+    with tempfile.TemporaryDirectory(prefix="zerodep-spread-") as tmp:
+        for round_number in range(1, args.rounds + 1):
+            for workload in WORKLOADS:
+                for mode in MODES:
+                    print_row(round_number, measure(args, mode, workload, Path(tmp)))
 
 
 if __name__ == "__main__":

@@ -4,11 +4,11 @@
     main(["myapp:app", "-w", "4"])            # what `zerodep-http` does
 
 See `master` for the signals and the main loop, `worker` for a worker's
-life, `protocol` for what they tell each other.
+life, `messages` for what they tell each other.
 """
 
 from .cli import main
 from .master import Master
-from .protocol import Exit
+from .messages import Exit
 
 __all__ = ["Exit", "Master", "main"]

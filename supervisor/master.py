@@ -8,10 +8,13 @@ else, in the same order every time round:
     reap every child that exited
     kill workers that stopped beating or did not boot in time
     move a reload along
+    recycle workers that have run too long
     bring the worker count to the target
+    with --reload, look for edited source files
 
-TTIN and TTOU only change the target; a HUP starts a new generation that
-replaces the old one only once all of its workers serve.
+TTIN and TTOU only change the target; a HUP (or an edit, with --reload)
+starts a new generation that replaces the old one only once all of its
+workers serve.
 """
 
 from __future__ import annotations
@@ -32,12 +35,18 @@ from zerodep_http.config import ConfigError, load_config
 
 from zerodep_http.listeners import BindError
 
-from . import protocol
-from .appload import AppLoadError, load_app
+from . import messages
+from .appload import DEMO_APP, AppLoadError, load_app
 from .balance import ConnectionTable, SlotBalance
+from .environment import AppEnvironment
+from .exposition import WorkerInfo
 from .logs import LOGS
+from .metrics import WorkerMetrics
+from .monitoring import MasterMetrics
 from .pidfile import PidFile, PidFileError
-from .protocol import Exit
+from .messages import Exit
+from .recycling import MEGABYTE, lifetime_deadline, resident_bytes
+from .reloader import Reloader, SourceTree, app_roots, forget_bytecode
 from .sockets import Listeners
 from .systemd import Notifier, listen_fds
 from .worker import IDLE_GRACE, WorkerSpec, run_worker
@@ -83,9 +92,12 @@ class WorkerRecord:
     started: float
     state: State = State.BOOTING
     last_seen: float = 0.0
-    recycle: bool = False        # asked to be replaced (max-requests)
+    recycle: str | None = None   # why it is being replaced: max-requests, memory, lifetime
     kill_at: float | None = None
     balance: SlotBalance | None = None  # its entry in the shared connection counts
+    metrics: WorkerMetrics | None = None  # its slot of the shared request counters
+    replace_at: float | None = None  # --max-worker-lifetime (with its jitter)
+    killed_for: str | None = None  # timeout or boot_timeout, once it is HUNG
 
     @property
     def alive_and_wanted(self) -> bool:
@@ -102,6 +114,7 @@ class Reload:
     size: int
     deadline: float
     failure: str | None = None
+    waiting: list[int] = field(default_factory=list)  # slots started once the first serves
 
 
 @dataclass
@@ -128,6 +141,11 @@ class Deaths:
         if not self.times:
             return 0.0
         return min(BACKOFF_MAX, BACKOFF_BASE * 2 ** (len(self.times) - 1))
+
+
+def workers_phrase(count: int) -> str:
+    """`1 worker`, `2 workers`: log lines read as sentences."""
+    return f"{count} worker" if count == 1 else f"{count} workers"
 
 
 def describe_exit(status: int) -> str:
@@ -173,6 +191,9 @@ class Master:
         self.status = ""
         self.next_watchdog = 0.0
         self._wakeup_r, self._wakeup_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.app_environment = AppEnvironment(self.environ)
+        self.metrics = MasterMetrics(config)
+        self.reloader: Reloader | None = None
 
     # -- start and stop ---------------------------------------------------------
 
@@ -213,6 +234,21 @@ class Master:
             return Exit.FAILURE
         for url in self.listeners.urls():
             log.info("Listening at: %s (%d)", url, self.pid)
+        try:
+            metrics_url = self.metrics.listen(self.selector, self._worker_infos)
+        except BindError as exc:
+            log.error("Metrics: %s", exc)
+            return Exit.FAILURE
+        if metrics_url is not None:
+            log.info("Metrics at: %s (%d)", metrics_url, self.pid)
+        self.app_environment.apply(config.env_file_vars)
+        if config.reload:
+            tree = SourceTree(app_roots(config.app, DEMO_APP) + config.reload_dir,
+                              config.reload_include)
+            self.reloader = Reloader(tree)
+            watched = self.reloader.watched
+            log.info("Watching %d file%s under %s for changes (--reload)", watched,
+                     "" if watched == 1 else "s", ", ".join(tree.roots) or "no directory")
         if config.preload:
             try:
                 self.app = load_app(config.app)
@@ -223,7 +259,7 @@ class Master:
                 log.exception("Cannot import the application %s", config.app or "(demo)")
                 return Exit.APP_IMPORT_FAILED
         mode = "one SO_REUSEPORT socket per worker" if self.reuse_port else "shared sockets"
-        log.info("Using %d workers (%s)", self.target, mode)
+        log.info("Using %s (%s)", workers_phrase(self.target), mode)
         self.selector.register(self._wakeup_r, selectors.EVENT_READ)
         return None
 
@@ -232,6 +268,7 @@ class Master:
             self._kill(worker, signal.SIGKILL)
         if self.listeners is not None:
             self.listeners.close_except(None, remove_files=True)
+        self.metrics.close()
         if self.pidfile is not None:
             self.pidfile.remove()
         if self.notifier is not None:
@@ -269,11 +306,11 @@ class Master:
                 self.begin_reload()
             elif signum == signal.SIGTTIN:
                 self.target += 1
-                log.info("Target is now %d workers", self.target)
+                log.info("Target is now %s", workers_phrase(self.target))
             elif signum == signal.SIGTTOU:
                 if self.target > 1:
                     self.target -= 1
-                log.info("Target is now %d workers", self.target)
+                log.info("Target is now %s", workers_phrase(self.target))
             elif signum == signal.SIGUSR1:
                 self.reopen_logs()
 
@@ -290,7 +327,10 @@ class Master:
                 continue
             self.kill_stuck_workers()
             self.advance_reload()
+            self.recycle_aged_workers()
             self.reconcile()
+            self.check_sources()
+            self.metrics.tick()
             self._report()
 
     def _wait(self) -> None:
@@ -303,17 +343,21 @@ class Master:
                 self.notifier.watchdog()
                 self.next_watchdog = now + self.notifier.watchdog_interval
             timeout = min(timeout, max(0.0, self.next_watchdog - now))
+        if self.reloader is not None and self.shutdown is None:  # not polled while stopping
+            timeout = min(timeout, max(0.0, self.reloader.next_scan - now))
         if self.signal_queue:
             timeout = 0
-        for key, _ in self.selector.select(timeout):
+        for key, events in self.selector.select(timeout):
             if key.fd == self._wakeup_r:
                 try:
                     while os.read(self._wakeup_r, 4096):
                         pass
                 except BlockingIOError:
                     pass
-            else:
+            elif isinstance(key.data, WorkerRecord):
                 self._read_pipe(key.data)
+            else:  # the metrics listener and its clients
+                key.data(events)
 
     def _read_pipe(self, worker: WorkerRecord) -> None:
         try:
@@ -326,13 +370,21 @@ class Master:
             self._close_pipe(worker)
             return
         worker.last_seen = time.monotonic()
-        if protocol.SERVING in data and worker.state is State.BOOTING:
+        if messages.SERVING in data and worker.state is State.BOOTING:
             worker.state = State.SERVING
             log.info("Worker %d serving (generation %d)", worker.pid, worker.generation)
-        if protocol.RECYCLE in data and not worker.recycle and worker.state is State.SERVING \
+        if messages.RECYCLE in data and not worker.recycle and worker.state is State.SERVING \
                 and worker.generation == self.generation:
-            worker.recycle = True
+            worker.recycle = "max-requests"  # acted on by reconcile() in this same turn of the loop
+            self.metrics.restart("max_requests")
             log.info("Worker %d reached max-requests; replacing it", worker.pid)
+        if messages.OVER_MEMORY in data and not worker.recycle and worker.state is State.SERVING \
+                and worker.generation == self.generation:
+            worker.recycle = "memory"
+            self.metrics.restart("memory")
+            resident = resident_bytes(worker.pid) or 0
+            log.info("Worker %d uses %.0f MB, over --max-worker-memory %d MB; replacing it",
+                     worker.pid, resident / MEGABYTE, self.config.max_worker_memory)
 
     def _close_pipe(self, worker: WorkerRecord) -> None:
         if worker.pipe is not None:
@@ -351,17 +403,22 @@ class Master:
             return
         shared = listeners.shared_sockets()
         balance = self.connection_table.claim() if shared else None
+        metrics = self.metrics.claim()
         read_end, write_end = os.pipe2(os.O_CLOEXEC)
         pid = os.fork()
         if pid == 0:  # the worker
             os.close(read_end)
+            self.app_environment.apply(config.env_file_vars)  # its generation's env files
             run_worker(WorkerSpec(config, sockets, write_end, generation, self.pid,
-                                  self.app, self._master_only(sockets), balance, shared))
+                                  self.app, self._master_only(sockets), balance, shared,
+                                  metrics))
         os.close(write_end)
         os.set_blocking(read_end, False)
         now = time.monotonic()
         worker = WorkerRecord(pid, generation, slot, read_end, now, last_seen=now,
-                              balance=balance)
+                              balance=balance, metrics=metrics,
+                              replace_at=lifetime_deadline(now, config.max_worker_lifetime,
+                                                           config.max_worker_lifetime_jitter))
         self.workers[pid] = worker
         self.selector.register(read_end, selectors.EVENT_READ, worker)
         log.info("Booting worker with pid: %d (generation %d)", pid, generation)
@@ -372,7 +429,7 @@ class Master:
         queueing connections), the master's own descriptors."""
         keep_ids = set(map(id, keep))
         objects: list[object] = [w.pipe for w in self.workers.values() if w.pipe is not None]
-        objects += [self._wakeup_r, self._wakeup_w, self.selector]
+        objects += [self._wakeup_r, self._wakeup_w, self.selector, *self.metrics.sockets()]
         if self.notifier is not None and self.notifier.sock is not None:
             objects.append(self.notifier.sock)
         for listeners in (self.listeners, self.reload.listeners if self.reload else None):
@@ -386,12 +443,12 @@ class Master:
         except ProcessLookupError:
             pass
 
-    def retire(self, worker: WorkerRecord, signum: int = protocol.RETIRE) -> None:
+    def retire(self, worker: WorkerRecord, signum: int = messages.RETIRE) -> None:
         """Ask a worker to finish what it has and exit."""
         if worker.state in (State.RETIRING, State.HUNG):
             return
         config = self.config
-        delay = config.drain_delay if signum == protocol.STOP else 0.0
+        delay = config.drain_delay if signum == messages.STOP else 0.0
         if worker.state is State.BOOTING:
             signum = signal.SIGKILL  # nothing to drain yet
         worker.state = State.RETIRING
@@ -420,6 +477,7 @@ class Master:
             self._close_pipe(worker)
             if worker.balance is not None:
                 self.connection_table.release(worker.balance)
+            self.metrics.release(worker.metrics)
             self._worker_exited(worker, status)
 
     def _worker_exited(self, worker: WorkerRecord, status: int) -> None:
@@ -448,6 +506,7 @@ class Master:
             self.halt(Exit.FAILURE, f"Crash loop: {deaths} workers died in the last "
                                     f"{CRASH_LOOP_WINDOW:.0f} s (the last one {how}); stopping")
             return
+        self.metrics.restart(worker.killed_for or "crash")
         self.next_spawn_at = max(self.next_spawn_at, now + self.deaths.backoff())
 
     def kill_stuck_workers(self) -> None:
@@ -461,6 +520,7 @@ class Master:
                     log.error("Worker %d did not start serving within %.1f s (--boot-timeout); "
                               "killing it", worker.pid, boot_timeout)
                     worker.state = State.HUNG
+                    worker.killed_for = "boot_timeout"
                     self._kill(worker, signal.SIGKILL)
             elif worker.state in (State.SERVING, State.RETIRING) and \
                     now - worker.last_seen > config.timeout:
@@ -468,23 +528,43 @@ class Master:
                           "(--timeout %.1f); aborting it", worker.pid, now - worker.last_seen,
                           config.timeout)
                 worker.state = State.HUNG
+                worker.killed_for = "timeout"
                 worker.kill_at = now + ABORT_GRACE
                 try:  # the traceback is what we want, not a core file
                     _, hard = resource.prlimit(worker.pid, resource.RLIMIT_CORE)
                     resource.prlimit(worker.pid, resource.RLIMIT_CORE, (0, hard))
                 except (OSError, ValueError):
                     pass
-                self._kill(worker, protocol.DUMP_AND_DIE)
+                self._kill(worker, messages.DUMP_AND_DIE)
             elif worker.kill_at is not None and now >= worker.kill_at:
                 if worker.state is State.RETIRING:
                     log.warning("Worker %d did not finish in time; killing it", worker.pid)
                 worker.kill_at = None
                 self._kill(worker, signal.SIGKILL)
 
+    def recycle_aged_workers(self) -> None:
+        """--max-worker-lifetime: mark workers past their time for replacement."""
+        now = time.monotonic()
+        for worker in self.workers.values():
+            if worker.replace_at is not None and now >= worker.replace_at \
+                    and worker.state is State.SERVING and not worker.recycle \
+                    and worker.generation == self.generation:
+                worker.recycle = "lifetime"
+                self.metrics.restart("lifetime")
+                log.info("Worker %d has run for %.0f s (--max-worker-lifetime); replacing it",
+                         worker.pid, now - worker.started)
+
     def reconcile(self) -> None:
         """Bring the current generation to the target: start what is missing
-        (after the backoff), retire what is surplus once its replacement serves."""
+        (after the backoff), retire a worker past --max-requests as soon as
+        another can take its connections, and what is surplus once its
+        replacement serves (recycling by memory or age waits for that)."""
         current = [w for w in self.workers.values() if w.generation == self.generation]
+        serving = [w for w in current if w.state is State.SERVING]
+        for worker in serving:  # before forking, which takes a while
+            if worker.recycle == "max-requests" and self._can_take_over(worker, serving):
+                log.info("Retiring worker %d (max-requests)", worker.pid)
+                self.retire(worker)
         wanted = [w for w in current if w.alive_and_wanted]
         missing = self.target - len(wanted)
         if missing > 0 and time.monotonic() >= self.next_spawn_at:
@@ -492,30 +572,46 @@ class Master:
             free = (slot for slot in range(len(self.workers) + self.target) if slot not in taken)
             for _ in range(missing):
                 self.spawn(self.generation, next(free), self.config, self.listeners)
-        serving = [w for w in current if w.state is State.SERVING]
+        serving = [w for w in serving if w.state is State.SERVING]
         surplus = len(serving) - self.target
         if surplus > 0:
             # Recycled workers first (their replacement serves), then the highest slots.
             serving.sort(key=lambda w: (not w.recycle, -w.slot, -w.started))
             for worker in serving[:surplus]:
                 log.info("Retiring worker %d%s", worker.pid,
-                         " (max-requests)" if worker.recycle else "")
+                         f" ({worker.recycle})" if worker.recycle else "")
                 self.retire(worker)
         self._drop_unused_slots()
 
+    def _can_take_over(self, recycled: WorkerRecord, serving: list[WorkerRecord]) -> bool:
+        """Whether a serving worker that stays can take `recycled`'s
+        connections: any, when every listener is shared; with --reuse-port
+        only its replacement, which serves the same slot's sockets. A single
+        worker thus serves on until its replacement is ready."""
+        staying = [w for w in serving if not w.recycle]
+        if self.listeners.has_slot_sockets():
+            return any(w.slot == recycled.slot for w in staying)
+        return bool(staying)
+
     # -- reload (HUP) -------------------------------------------------------------------
 
-    def begin_reload(self) -> None:
+    def begin_reload(self, canary: bool = False) -> None:
+        """Start a new generation. A `canary` reload (--reload) starts one
+        worker first and the others once it serves, so that code that does
+        not import fails once, with one traceback, not once per worker."""
         if self.reload is not None:
-            self._abandon_reload("superseded by a newer reload")
+            self._abandon_reload("superseded by a newer reload", result="superseded")
         self.notifier.reloading()
         try:
-            config = load_config(self.argv, self.environ)
+            config = load_config(self.argv, self.app_environment.inherited)
         except ConfigError as exc:
             log.error("Reload: keeping the current configuration, the new one is invalid: %s", exc)
             config = self.config
         if config.reuse_port != self.reuse_port:
             log.warning("Reload: a change of reuse_port takes effect only after a restart")
+        if (config.metrics_bind, config.metrics_buckets) != (self.metrics.bind, self.metrics.buckets):
+            log.warning("Reload: a change of metrics_bind or metrics_buckets takes effect "
+                        "only after a restart")
         try:
             LOGS.configure(config)
         except OSError as exc:
@@ -527,16 +623,23 @@ class Master:
             listeners = Listeners.open(config, self.activated, reuse_port=self.reuse_port,
                                        previous=self.listeners)
         except BindError as exc:
-            log.error("Reload failed, generation %d keeps serving: %s", self.generation, exc)
+            log.error("Reload failed (%s); generation %d keeps serving", exc, self.generation)
+            self.metrics.reload("failure")
             self.notifier.ready(self._status_text())
             return
         self.newest_generation += 1
         generation = self.newest_generation
         size = config.workers
+        first = 1 if canary else size
         self.reload = Reload(generation, config, listeners, size,
-                             time.monotonic() + config.boot_timeout + 1.0)
-        log.info("Reloading: starting generation %d with %d workers", generation, size)
-        for slot in range(size):
+                             time.monotonic() + config.boot_timeout + 1.0,
+                             waiting=list(range(first, size)))
+        if first < size:
+            log.info("Reloading: starting generation %d with 1 worker, then %d more once it "
+                     "serves", generation, size - first)
+        else:
+            log.info("Reloading: starting generation %d with %s", generation, workers_phrase(size))
+        for slot in range(first):
             self.spawn(generation, slot, config, listeners)
 
     def advance_reload(self) -> None:
@@ -546,6 +649,11 @@ class Master:
         new = [w for w in self.workers.values() if w.generation == reload.generation]
         if reload.failure is not None:
             self._abandon_reload(reload.failure)
+        elif reload.waiting and any(w.state is State.SERVING for w in new):
+            for slot in reload.waiting:
+                self.spawn(reload.generation, slot, reload.config, reload.listeners)
+            reload.waiting = []
+            reload.deadline = time.monotonic() + reload.config.boot_timeout + 1.0
         elif sum(w.state is State.SERVING for w in new) >= reload.size:
             self._commit_reload()
         elif time.monotonic() > reload.deadline:
@@ -560,18 +668,23 @@ class Master:
         self.listeners = reload.listeners
         old_listeners.close_except(self.listeners, remove_files=True)
         for worker in list(self.workers.values()):
-            if worker.generation != self.generation:
-                self.retire(worker)
+            if worker.generation == self.generation:
+                continue
+            if worker.state in (State.BOOTING, State.SERVING):
+                log.info("Retiring worker %d (generation %d)", worker.pid, worker.generation)
+            self.retire(worker)
         for listener in self.listeners.listeners:
             if listener not in old_listeners.listeners:
                 log.info("Listening at: %s (%d)", listener.url(self.listeners.scheme), self.pid)
-        log.info("Reload complete: generation %d serving with %d workers",
-                 self.generation, reload.size)
+        log.info("Reload complete: generation %d serving with %s",
+                 self.generation, workers_phrase(reload.size))
+        self.metrics.reload("success")
         self.notifier.ready(self._status_text())
 
-    def _abandon_reload(self, why: str) -> None:
+    def _abandon_reload(self, why: str, result: str = "failure") -> None:
         reload, self.reload = self.reload, None
         log.error("Reload failed (%s); generation %d keeps serving", why, self.generation)
+        self.metrics.reload(result)
         for worker in list(self.workers.values()):
             if worker.generation == reload.generation:
                 self.retire(worker)
@@ -593,6 +706,18 @@ class Master:
             else:
                 self.pidfile = pidfile
 
+    def check_sources(self) -> None:
+        """--reload: an edited source file starts a reload, as HUP does."""
+        if self.reloader is None:
+            return
+        changed = self.reloader.poll()
+        if changed:
+            shown = ", ".join(os.path.relpath(path) for path in changed[:3])
+            more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
+            log.info("Reloading: %s changed", shown + more)
+            forget_bytecode(changed)
+            self.begin_reload(canary=True)
+
     # -- shutdown -----------------------------------------------------------------------
 
     def begin_shutdown(self, graceful: bool, exit_code: int = Exit.OK) -> None:
@@ -603,8 +728,9 @@ class Master:
             exit_code = self.shutdown.exit_code
         config = self.config
         if graceful:
-            log.info("Shutting down gracefully: %d workers finish what they serve "
-                     "(up to %.1f s)", len(self.workers), config.drain_delay + config.graceful_timeout)
+            log.info("Shutting down gracefully: waiting up to %.1f s for %s to finish "
+                     "in-flight requests", config.drain_delay + config.graceful_timeout,
+                     workers_phrase(len(self.workers)))
             deadline = now + config.drain_delay + config.graceful_timeout + IDLE_GRACE + 2.0
         else:
             log.info("Shutting down now")
@@ -622,10 +748,10 @@ class Master:
             sock.close()
         for worker in list(self.workers.values()):
             if graceful:
-                self.retire(worker, protocol.STOP)
+                self.retire(worker, messages.STOP)
             else:
                 worker.state = State.RETIRING
-                self._kill(worker, protocol.STOP_NOW)
+                self._kill(worker, messages.STOP_NOW)
 
     def halt(self, exit_code: int, message: str) -> None:
         log.error("%s", message)
@@ -639,11 +765,13 @@ class Master:
         if now >= shutdown.deadline:
             if shutdown.killed:
                 if now >= shutdown.deadline + QUICK_STOP_GRACE:
-                    log.error("Workers %s did not exit; giving up on them",
-                              sorted(self.workers))
+                    log.error("%s %s did not exit; giving up",
+                              "Worker" if len(self.workers) == 1 else "Workers",
+                              ", ".join(map(str, sorted(self.workers))))
                     return True
                 return False
-            log.warning("Killing %d workers that did not finish in time", len(self.workers))
+            log.warning("Killing %s that did not finish in time",
+                        workers_phrase(len(self.workers)))
             for worker in self.workers.values():
                 self._kill(worker, signal.SIGKILL)
             shutdown.killed = True
@@ -656,7 +784,10 @@ class Master:
         log.info("Reopened the log files")
         for worker in self.workers.values():
             if worker.state is not State.BOOTING:  # a booting worker ignores USR1 anyway
-                self._kill(worker, protocol.REOPEN_LOGS)
+                self._kill(worker, messages.REOPEN_LOGS)
+
+    def _worker_infos(self) -> list[WorkerInfo]:
+        return [WorkerInfo(w.pid, w.generation, w.state.value) for w in self.workers.values()]
 
     def _status_text(self) -> str:
         serving = sum(w.state is State.SERVING and w.generation == self.generation
@@ -668,7 +799,7 @@ class Master:
             serving = [w for w in self.workers.values() if w.state is State.SERVING]
             if len(serving) >= self.target:
                 self.ready = True
-                log.info("Serving with %d workers", len(serving))
+                log.info("Serving with %s", workers_phrase(len(serving)))
                 self.status = self._status_text()
                 self.notifier.ready(self.status)
             return

@@ -144,6 +144,11 @@ class Listeners:
         """The sockets every worker accepts from (not the per-slot ones)."""
         return [listener.sock for listener in self.listeners if listener.sock is not None]
 
+    def has_slot_sockets(self) -> bool:
+        """Whether some listener gives each worker slot a socket of its own
+        (--reuse-port): only a worker in the same slot can take over its queue."""
+        return any(listener.sock is None for listener in self.listeners)
+
     def all_sockets(self) -> list[socket.socket]:
         return [sock for listener in self.listeners for sock in listener.sockets()]
 

@@ -2,12 +2,13 @@
 
 `run_worker` is called in the child right after `os.fork()` and never
 returns. The worker talks to the master only through its pipe (see
-`protocol`) and its exit status, and hears from it only through signals.
+`messages`) and its exit status, and hears from it only through signals.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import faulthandler
 import logging
 import os
@@ -20,22 +21,29 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NoReturn
 
 from zerodep_http.parser import Limits
+from zerodep_http.protocol import AccessLog as ServerAccessLog
 from zerodep_http.protocol import ConnectionSettings
 from zerodep_http.server import Server
 
-from . import protocol
+from . import messages
 from .appload import AppLoadError, effective_config, load_app
 from .balance import SlotBalance
 from .logs import LOGS, AccessLog
-from .protocol import Exit
+from .metrics import WorkerMetrics
+from .messages import Exit
+from .recycling import MemoryLimit
 
 if TYPE_CHECKING:
     from zerodep_http.config import Config
 
     from zerodep_http.app import App
+    from zerodep_http.requests import Request
 
 log = logging.getLogger("zerodep_http.error")
 
+#: How far a worker that reached --max-requests lowers its CPU priority
+#: (nice): its replacement gets about ten times its share of a busy CPU.
+RECYCLED_NICENESS = 10
 #: After the listeners close, how long a keep-alive connection may stay
 #: between requests before it is closed. A busy connection gets its next
 #: response with `Connection: close` well within this; closing it at once
@@ -56,6 +64,7 @@ class WorkerSpec:
     master_only: list[object] = field(default_factory=list)  # sockets and fds to close
     balance: SlotBalance | None = None  # shares connections out with sibling workers
     shared: list[socket.socket] = field(default_factory=list)  # `sockets` all workers accept from
+    metrics: WorkerMetrics | None = None  # its slot of the shared request counters
 
 
 def run_worker(spec: WorkerSpec) -> NoReturn:
@@ -90,7 +99,7 @@ def _reset_signals() -> None:
         signal.signal(signum, signal.SIG_IGN)
 
 
-_LOOP_SIGNALS = (protocol.STOP, protocol.RETIRE, protocol.STOP_NOW, protocol.REOPEN_LOGS)
+_LOOP_SIGNALS = (messages.STOP, messages.RETIRE, messages.STOP_NOW, messages.REOPEN_LOGS)
 
 
 def _close_loop(loop: asyncio.AbstractEventLoop) -> None:
@@ -132,21 +141,38 @@ def new_event_loop(kind: str) -> asyncio.AbstractEventLoop:
     return asyncio.new_event_loop()
 
 
-def build_server(app: App, config: Config, balance: SlotBalance | None = None) -> Server:
+def build_server(app: App, config: Config, balance: SlotBalance | None = None,
+                 metrics: WorkerMetrics | None = None) -> Server:
     """The server for this worker, with the settings that apply to `app`."""
     config = effective_config(config, app)
     limits = Limits(request_line=config.limit_request_line,
                     header_fields=config.limit_request_fields,
                     header_field_size=config.limit_request_field_size,
                     body_size=config.max_body_size)
+    access_log = _response_hook(
+        AccessLog(config.access_log_format) if config.access_logfile else None,
+        metrics.response_sent if metrics is not None else None)
     settings = ConnectionSettings(
         limits=limits, keep_alive=config.keep_alive, read_timeout=config.read_timeout,
         forwarded_allow_ips=config.forwarded_allow_ips, proxy_protocol=config.proxy_protocol,
-        access_log=AccessLog(config.access_log_format) if config.access_logfile else None,
+        root_path=config.root_path or "", access_log=access_log,
         ws_max_message_size=config.ws_max_message_size, ws_ping_interval=config.ws_ping_interval,
         ws_ping_timeout=config.ws_ping_timeout)
     return Server(app, settings, health_path=config.health_path, ready_path=config.ready_path,
                   balance=balance)
+
+
+def _response_hook(*hooks: ServerAccessLog | None) -> ServerAccessLog | None:
+    """The Server calls one function per response: the access log, the
+    metrics, both, or none."""
+    present = [hook for hook in hooks if hook is not None]
+    if len(present) < 2:
+        return present[0] if present else None
+
+    def each(request: Request, status: int, size: int, seconds: float) -> None:
+        for hook in present:
+            hook(request, status, size, seconds)
+    return each
 
 
 def build_ssl_context(config: Config) -> ssl.SSLContext | None:
@@ -174,6 +200,7 @@ class Worker:
         self.max_requests = 0
         if config.max_requests:
             self.max_requests = config.max_requests + random.randint(0, config.max_requests_jitter)
+        self.memory_limit = MemoryLimit(config.max_worker_memory) if config.max_worker_memory else None
 
     def run(self) -> int:
         spec = self.spec
@@ -192,7 +219,9 @@ class Worker:
                 log.exception("Cannot import the application %s", self.config.app or "(demo)")
                 return Exit.APP_IMPORT_FAILED
         try:
-            self.server = build_server(app, self.config, spec.balance)
+            self.server = build_server(app, self.config, spec.balance, spec.metrics)
+            self.server.max_requests = self.max_requests
+            self.server.on_max_requests = self._reached_max_requests
             ssl_context = build_ssl_context(self.config)
             loop = new_event_loop(self.config.loop)
         except Exception:
@@ -209,38 +238,74 @@ class Worker:
         self.ssl_context = ssl_context
         server = self.server
         self.stop, self.force = asyncio.Event(), asyncio.Event()
-        loop.add_signal_handler(protocol.STOP, self._on_stop)
-        loop.add_signal_handler(protocol.RETIRE, self._on_retire)
-        loop.add_signal_handler(protocol.STOP_NOW, self._on_stop_now)
-        loop.add_signal_handler(protocol.REOPEN_LOGS, self._on_reopen_logs)
+        loop.add_signal_handler(messages.STOP, self._on_stop)
+        loop.add_signal_handler(messages.RETIRE, self._on_retire)
+        loop.add_signal_handler(messages.STOP_NOW, self._on_stop_now)
+        loop.add_signal_handler(messages.REOPEN_LOGS, self._on_reopen_logs)
+        startup = getattr(server.application, "startup", None)
+        if startup is not None:
+            try:
+                await startup()
+            except Exception as exc:  # StartupFailed names the hook
+                log.error("Worker %d failed to boot: %s", self.pid, exc)
+                return Exit.BOOT_FAILED
         try:
             await server.start(self.spec.sockets, ssl_context=ssl_context,
                                backlog=self.config.backlog, shared=self.spec.shared)
         except Exception:
             log.exception("Worker %d failed to start serving", self.pid)
             return Exit.BOOT_FAILED
-        self._send(protocol.SERVING)
+        self._send(messages.SERVING)
         log.debug("Worker %d serving (generation %d)", self.pid, self.spec.generation)
         self._heartbeat()
         await self.stop.wait()
+        give_up = loop.time() + self.config.graceful_timeout
         await self.drain()
-        log.debug("Worker %d exiting: served %d requests", self.pid, server.requests_served)
+        cleanup = getattr(server.application, "cleanup", None)
+        if cleanup is not None:
+            await cleanup(0.0 if self.force.is_set() else max(0.0, give_up - loop.time()))
+        self._publish_metrics()  # the final counts, which the master keeps
+        served = server.requests_served
+        log.debug("Worker %d exiting: served %d request%s", self.pid, served,
+                  "" if served == 1 else "s")
         return Exit.OK
 
     # -- talking to the master ------------------------------------------------
+
+    def _reached_max_requests(self) -> None:
+        """Called by the server as its count reaches --max-requests (plus
+        jitter): the master starts a replacement now, not a heartbeat later,
+        and retires this worker once another can take its connections.
+
+        From now on this worker yields the CPU to the others when they
+        compete for it: its replacement then boots sooner, and takes over
+        sooner, where this worker would have served on at full speed."""
+        self._send(messages.RECYCLE)
+        with contextlib.suppress(OSError):
+            os.nice(RECYCLED_NICENESS)
 
     def _heartbeat(self) -> None:
         """Runs on the event loop's own timer: if the loop is stuck, it is silent."""
         if os.getppid() != self.spec.master_pid:
             self._master_died()
         elif self.max_requests and self.server.requests_served >= self.max_requests:
-            # Repeated on every beat: harmless, and robust against a master
-            # that was busy with a reload when the first one came.
+            # Said again on every beat until the master acts: harmless, and
+            # robust against a full pipe or a master that ignored the first
+            # one during a reload.
             if not self.stop.is_set():
-                self._send(protocol.RECYCLE)
+                self._send(messages.RECYCLE)
+        elif self.memory_limit is not None and not self.stop.is_set() \
+                and self.memory_limit.exceeded():
+            self._send(messages.OVER_MEMORY)  # repeated on every beat, like RECYCLE
         else:
-            self._send(protocol.HEARTBEAT)
+            self._send(messages.HEARTBEAT)
+        self._publish_metrics()
         asyncio.get_running_loop().call_later(self.heartbeat_interval, self._heartbeat)
+
+    def _publish_metrics(self) -> None:
+        if self.spec.metrics is not None:
+            server = self.server
+            self.spec.metrics.publish(server.requests_in_progress(), len(server.connections))
 
     def _send(self, message: bytes) -> None:
         try:
@@ -264,6 +329,11 @@ class Worker:
         self.stop.set()
 
     def _on_retire(self) -> None:
+        # Stop taking work now: drain() runs only after the stop event wakes
+        # serve(), a loop iteration or two later, and a busy worker answers
+        # dozens of requests per iteration (past --max-requests, say).
+        self.server.draining = True
+        self.server.stop_accepting()
         self.stop.set()
 
     def _on_stop_now(self) -> None:

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import sys
 
 import httpx
+import pytest
 
-from zerodep_http import App
+from zerodep_http import App, eager
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="unset")
 
@@ -71,3 +73,31 @@ def test_context_variables_do_not_leak_between_requests(serve):
     with httpx.Client(base_url=server.url, timeout=10) as client:
         assert client.get("/context/one").json() == {"seen": "unset", "after": "one"}
         assert client.get("/context/two").json() == {"seen": "unset", "after": "two"}
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="3.12 has public eager tasks")
+def test_the_private_task_hooks_this_python_takes():
+    """On 3.11 the runner makes its host task current as eager tasks do:
+    through asyncio's private hooks, which must still work as assumed."""
+    assert not eager.PUBLIC_EAGER_TASKS
+
+    async def scenario():
+        loop = asyncio.get_running_loop()
+        host = loop.create_task(asyncio.sleep(0))
+        outside = asyncio.current_task()
+        eager._leave_task(loop, outside)
+        try:
+            assert eager._current_task(loop) is None
+            eager._enter_task(loop, host)
+            assert asyncio.current_task() is host is eager._current_task(loop)
+            eager._leave_task(loop, host)
+        finally:
+            eager._enter_task(loop, outside)
+        await host
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="3.11 uses the private hooks")
+def test_the_public_eager_tasks_this_python_has():
+    assert eager.PUBLIC_EAGER_TASKS and callable(asyncio.eager_task_factory)

@@ -319,6 +319,8 @@ class Owner:
     date_line = b"date: x\r\n"
     draining = False
     requests_served = 0
+    max_requests = 0
+    on_max_requests = None
 
     def connection_made(self, connection): pass
     def connection_closed(self, connection): pass
@@ -367,3 +369,15 @@ def test_an_application_that_does_not_read_stops_the_connection_reading():
         assert transport.written.endswith(b"\r\n\r\ndone")
 
     asyncio.run(scenario())
+
+
+def test_a_file_goes_out_on_a_loop_without_sendfile(serve, raw_client, tmp_path, monkeypatch):
+    """uvloop has no loop.sendfile(): the file is written in pieces instead."""
+    async def no_sendfile(*args, **kwargs):
+        raise NotImplementedError
+
+    monkeypatch.setattr(asyncio.BaseEventLoop, "sendfile", no_sendfile)
+    path = tmp_path / "data.bin"
+    path.write_bytes(os.urandom(1_000_000))
+    client = raw_client(serve(LocalServer(Sender(str(path)))))
+    assert client.request("GET", "/").body == path.read_bytes()[10:]

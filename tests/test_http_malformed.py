@@ -64,6 +64,11 @@ CASES = {
                                  b"Transfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n" + SMUGGLED),
     "te-unknown-coding": (501, b"POST /echo HTTP/1.1\r\nHost: test\r\n"
                                b"Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n" + SMUGGLED),
+    "te-xchunked": (501, b"POST /echo HTTP/1.1\r\nHost: test\r\n"
+                         b"Transfer-Encoding: xchunked\r\n\r\n0\r\n\r\n" + SMUGGLED),
+    "trailer-content-length": (400, b"POST /echo HTTP/1.1\r\nHost: test\r\n"
+                                    b"Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n"
+                                    b"Content-Length: 40\r\n\r\n" + SMUGGLED),
     "te-in-http10": (400, b"POST /echo HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"
                           b"0\r\n\r\n" + SMUGGLED),
     # Line syntax.
@@ -79,6 +84,7 @@ CASES = {
     "bad-request-line": (400, b"GET  / HTTP/1.1\r\nHost: test\r\n\r\n" + SMUGGLED),
     "lowercase-version": (400, b"GET / http/1.1\r\nHost: test\r\n\r\n" + SMUGGLED),
     "http2-version": (505, b"GET / HTTP/2.0\r\nHost: test\r\n\r\n" + SMUGGLED),
+    "fragment-in-target": (400, b"GET /secret#frag HTTP/1.1\r\nHost: test\r\n\r\n" + SMUGGLED),
     "asterisk-for-get": (400, b"GET * HTTP/1.1\r\nHost: test\r\n\r\n" + SMUGGLED),
     "expect-unknown": (417, b"POST /echo HTTP/1.1\r\nHost: test\r\nExpect: something\r\n"
                             b"Content-Length: 0\r\n\r\n" + SMUGGLED),

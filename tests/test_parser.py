@@ -2,8 +2,10 @@
 
 Every valid case is fed whole, one byte at a time, split in two at every
 offset, and followed by a pipelined request; all must give the same events.
-Every invalid case is fed whole and one byte at a time; both must fail with
-the same status, and the parser must keep failing afterwards (fail closed).
+Every invalid case is fed whole, one byte at a time, split in two at every
+offset, and after a valid request on the same connection; all must fail
+with the same status, and the parser must keep failing afterwards (fail
+closed).
 Where the bytes of a request are split must never change how it is read:
 that is what request smuggling exploits.
 """
@@ -17,7 +19,8 @@ import h11
 import pytest
 
 from zerodep_http.parser import (
-    END_OF_MESSAGE, Limits, ProtocolError, RequestHead, RequestParser)
+    END_OF_MESSAGE, NOT_IN_TRAILERS, SINGLE_FIELDS, Limits, ProtocolError, RequestHead,
+    RequestParser)
 
 # -- helpers -------------------------------------------------------------------
 
@@ -115,7 +118,7 @@ def chunked(*fields: bytes, line=b"POST / HTTP/1.1", body=b"") -> bytes:
 
 
 CHUNKED_HEADERS = {"host": "a", "transfer-encoding": "chunked"}
-SMALL = Limits(request_line=32, header_fields=4, header_field_size=26,
+SMALL = Limits(request_line=32, header_fields=4, header_field_size=28,
                body_size=16, chunk_line=16)
 
 # -- valid requests ------------------------------------------------------------
@@ -165,6 +168,7 @@ VALID = [
                 b"\r\n\r\n\n\r\x00\xff")]),
     Valid("content-length-zero", http(b"POST / HTTP/1.1", b"Host: a", b"Content-Length: 0"),
           [done(head("POST", headers={"host": "a", "content-length": "0"}))]),
+    # Trailer fields are checked and dropped: never merged into the headers.
     Valid("chunked-extensions-trailers",
           chunked(body=b'5;name=value\r\nhello\r\n6 ; q="a;b\\"c" ;\tflag\r\n world\r\n'
                        b"A\r\n0123456789\r\n0;last\r\nX-Checksum: abc\r\nX-Other:  1 \r\n\r\n"),
@@ -183,19 +187,6 @@ VALID = [
                body=b"3\r\nabc\r\n0\r\n\r\n"),
           [done(head("POST", headers={"host": "a", "transfer-encoding": "Chunked"},
                      content_length=None), b"abc")]),
-    Valid("content-length-repeated-in-list",
-          http(b"POST / HTTP/1.1", b"Host: a", b"Content-Length: 5, 5", body=b"hello"),
-          [done(head("POST", headers={"host": "a", "content-length": "5, 5"},
-                     content_length=5), b"hello")]),
-    Valid("content-length-list-ows",  # RFC 9110 5.6.1: OWS around list elements
-          http(b"POST / HTTP/1.1", b"Host: a", b"Content-Length: 5 ,\t5", body=b"hello"),
-          [done(head("POST", headers={"host": "a", "content-length": "5 ,\t5"},
-                     content_length=5), b"hello")]),
-    Valid("content-length-two-lines",
-          http(b"POST / HTTP/1.1", b"Host: a", b"Content-Length: 5", b"content-length: 5",
-               body=b"hello"),
-          [done(head("POST", headers={"host": "a", "content-length": "5, 5"},
-                     content_length=5), b"hello")]),
     Valid("leading-crlf", b"\r\n\r\n" + http(b"GET / HTTP/1.1", b"Host: a"),
           [done(head())]),
     Valid("absolute-form", http(b"GET http://example.com:8080/a/b?c=d HTTP/1.1", b"Host: x"),
@@ -263,6 +254,7 @@ VALID = [
     # Limits are inclusive; each boundary is exactly at the limit (SMALL).
     Valid("request-line-at-limit", http(b"GET /" + b"a" * 18 + b" HTTP/1.1", b"Host: a"),
           [done(head(target="/" + "a" * 18))], SMALL),
+    # A field line counts with its CRLF, as in gunicorn: 26 + 2 bytes.
     Valid("field-at-limit", http(b"GET / HTTP/1.1", b"Host: a", b"X-Long: " + b"v" * 18),
           [done(head(headers={"host": "a", "x-long": "v" * 18}))], SMALL),
     Valid("fields-at-limit", http(b"GET / HTTP/1.1", b"Host: a", b"A: 1", b"B: 2", b"C: 3"),
@@ -286,7 +278,18 @@ VALID = [
           chunked(body=b"0\r\n" + b"".join(b"T%d: " % i + b"t" * 22 + b"\r\n" for i in range(4))
                   + b"\r\n"),
           [done(head("POST", headers=CHUNKED_HEADERS, content_length=None))],
-          Limits(header_field_size=26, header_fields=4)),
+          Limits(header_field_size=28, header_fields=4)),
+    # The default limits at their boundary, counted as gunicorn counts them
+    # (issue 10): the request line without its CRLF, a field line with it.
+    Valid("request-line-at-default-limit",
+          http(b"GET /" + b"a" * 8176 + b" HTTP/1.1", b"Host: a"),
+          [done(head(target="/" + "a" * 8176))]),
+    Valid("field-line-at-default-limit",
+          http(b"GET / HTTP/1.1", b"Host: a", b"X-Long: " + b"v" * 8180),
+          [done(head(headers={"host": "a", "x-long": "v" * 8180}))]),
+    Valid("trailer-line-at-default-limit",
+          chunked(body=b"0\r\nT: " + b"t" * 8185 + b"\r\n\r\n"),
+          [done(head("POST", headers=CHUNKED_HEADERS, content_length=None))]),
 ]
 
 FOLLOWER = http(b"GET /after HTTP/1.1", b"Host: follower")
@@ -363,6 +366,7 @@ def chunk_body(body: bytes) -> bytes:
 
 
 LONG = b"x" * 8200  # past the default 8190 of request_line and header_field_size
+PRECEDER = http(b"POST /before HTTP/1.1", b"Host: a", b"Content-Length: 2", body=b"ok")
 
 INVALID = [
     # framing: Content-Length
@@ -373,6 +377,13 @@ INVALID = [
     Invalid("cl-differing-list", cl(b"5, 6"), 400),
     Invalid("cl-differing-lines", http(b"POST / HTTP/1.1", b"Host: a", b"Content-Length: 5",
                                        b"Content-Length: 6", body=b"hello!"), 400),
+    # Content-Length is one field line of plain digits, never a list, even
+    # of identical values: a proxy may fold it differently (issue 10).
+    Invalid("cl-identical-list", cl(b"5, 5"), 400),
+    Invalid("cl-identical-list-no-space", cl(b"5,5"), 400),
+    Invalid("cl-identical-list-ows", cl(b"5 ,\t5"), 400),
+    Invalid("cl-identical-lines", http(b"POST / HTTP/1.1", b"Host: a", b"Content-Length: 5",
+                                       b"content-length: 5", body=b"hello"), 400),
     Invalid("cl-plus", cl(b"+5"), 400),
     Invalid("cl-minus", cl(b"-5"), 400),
     Invalid("cl-space-inside", cl(b"5 5"), 400),
@@ -399,9 +410,17 @@ INVALID = [
                                                b"Transfer-Encoding: gzip",
                                                b"Transfer-Encoding: chunked",
                                                body=b"0\r\n\r\n"), 501),
+    # A coding this server does not decode, in a well-formed list, is 501;
+    # a malformed list is 400 (issue 10).
+    Invalid("te-unknown-coding", te(b"xchunked"), 501),
+    Invalid("te-gzip-only", te(b"gzip"), 501),
+    Invalid("te-identity", te(b"identity"), 501),
+    Invalid("te-unknown-then-chunked", te(b"x-custom, chunked"), 501),
     Invalid("te-chunked-gzip", te(b"chunked, gzip"), 400),
-    Invalid("te-gzip-only", te(b"gzip"), 400),
-    Invalid("te-identity", te(b"identity"), 400),
+    Invalid("te-chunked-then-unknown", te(b"chunked, xchunked"), 400),
+    Invalid("te-chunked-twice-around-gzip", te(b"chunked, gzip, chunked"), 400),
+    Invalid("te-gzip-with-parameter", te(b"gzip;q=1, chunked"), 400),
+    Invalid("te-separator-in-coding", te(b"gz(ip), chunked"), 400),
     Invalid("te-chunked-twice", te(b"chunked, chunked"), 400),
     Invalid("te-chunked-twice-lines", http(b"POST / HTTP/1.1", b"Host: a",
                                            b"Transfer-Encoding: chunked",
@@ -456,6 +475,16 @@ INVALID = [
     Invalid("trailer-nul", chunk_body(b"0\r\nT: 1\x00\r\n\r\n"), 400),
     Invalid("trailer-space-before-colon", chunk_body(b"0\r\nT : 1\r\n\r\n"), 400),
     Invalid("trailer-field-over-limit", chunk_body(b"0\r\nT: " + LONG + b"\r\n\r\n"), 431),
+    # fields that may not be sent in a trailer (RFC 9110 6.5.1, issue 10)
+    Invalid("trailer-content-length", chunk_body(b"0\r\nContent-Length: 5\r\n\r\n"), 400),
+    Invalid("trailer-transfer-encoding",
+            chunk_body(b"0\r\nTransfer-Encoding: chunked\r\n\r\n"), 400),
+    Invalid("trailer-host", chunk_body(b"0\r\nHost: evil.example\r\n\r\n"), 400),
+    Invalid("trailer-after-allowed-one",
+            chunk_body(b"3\r\nabc\r\n0\r\nX-Checksum: 1\r\nhost: a\r\n\r\n"), 400),
+    *(Invalid(f"trailer-{name}", chunk_body(b"0\r\n" + name.title().encode() + b": 1\r\n\r\n"),
+              400)
+      for name in sorted(NOT_IN_TRAILERS - {"content-length", "transfer-encoding", "host"})),
     Invalid("trailer-too-many-fields",
             chunk_body(b"0\r\n" + b"T: 1\r\n" * 101 + b"\r\n"), 431),
     Invalid("trailer-field-never-ends", chunk_body(b"0\r\nT: " + LONG), 431),
@@ -511,6 +540,13 @@ INVALID = [
     Invalid("http-1", get(b"Host: a", line=b"GET / HTTP/1"), 400),
     Invalid("http-11", get(b"Host: a", line=b"GET / HTTP/11"), 400),
     Invalid("http-arabic-digit", get(b"Host: a", line="GET / HTTP/1.\u0661".encode()), 400),
+    # a request-target never carries a fragment (issue 10)
+    Invalid("fragment-in-target", get(b"Host: a", line=b"GET /path#frag HTTP/1.1"), 400),
+    Invalid("fragment-after-query", get(b"Host: a", line=b"GET /p?q=1#f HTTP/1.1"), 400),
+    Invalid("fragment-only", get(b"Host: a", line=b"GET # HTTP/1.1"), 400),
+    Invalid("fragment-empty", get(b"Host: a", line=b"GET /path# HTTP/1.1"), 400),
+    Invalid("fragment-in-absolute-form",
+            get(b"Host: a", line=b"GET http://a/path#frag HTTP/1.1"), 400),
     Invalid("asterisk-with-get", get(b"Host: a", line=b"GET * HTTP/1.1"), 400),
     Invalid("asterisk-prefix", get(b"Host: a", line=b"OPTIONS *x HTTP/1.1"), 400),
     Invalid("relative-target", get(b"Host: a", line=b"GET a/b HTTP/1.1"), 400),
@@ -524,6 +560,22 @@ INVALID = [
     Invalid("host-with-space", get(b"Host: a b"), 400),
     Invalid("host-with-slash", get(b"Host: a/b"), 400),
     Invalid("host-with-at", get(b"Host: evil@a"), 400),
+    # single-valued fields on two lines (SINGLE_FIELDS), as sent and in
+    # another case; Host and Content-Length have their own cases above
+    Invalid("two-content-types", get(b"Host: a", b"Content-Type: text/plain",
+                                     b"Content-Type: application/json"), 400),
+    Invalid("two-content-types-posted",
+            http(b"POST / HTTP/1.1", b"Host: a", b"Content-Type: application/json",
+                 b"Content-Length: 2", b"content-type: text/plain", body=b"{}"), 400),
+    Invalid("two-authorizations", get(b"Host: a", b"Authorization: Basic YTpi",
+                                      b"Authorization: Basic YzpK"), 400),
+    Invalid("two-ranges", get(b"Host: a", b"Range: bytes=0-1", b"Range: bytes=2-3"), 400),
+    Invalid("two-if-modified-since",
+            get(b"Host: a", b"If-Modified-Since: Sun, 06 Nov 1994 08:49:37 GMT",
+                b"If-Modified-Since: Sun, 06 Nov 1994 08:49:38 GMT"), 400),
+    *(Invalid(f"two-{name}-lines", get(b"Host: a", name.title().encode() + b": 1",
+                                       name.upper().encode() + b": 1"), 400)
+      for name in sorted(SINGLE_FIELDS - {"host"})),
     # Expect
     Invalid("expect-other", get(b"Host: a", b"Expect: something-else"), 417),
     Invalid("expect-100-continue-and-more", get(b"Host: a", b"Expect: 100-continue, x"), 417),
@@ -538,6 +590,15 @@ INVALID = [
     Invalid("field-over-limit", get(b"Host: a", b"X-Long: " + LONG), 431),
     Invalid("field-over-limit-unterminated", b"GET / HTTP/1.1\r\nX-Long: " + LONG, 431),
     Invalid("field-over-small-limit", get(b"Host: a", b"X-Long: " + b"v" * 19), 431, SMALL),
+    # gunicorn's counts at the default 8190: an 8191-byte request line is
+    # 414, an 8189-byte field line (8191 with its CRLF) is 431 (issue 10).
+    Invalid("request-line-8191-bytes", get(b"Host: a", line=b"GET /" + b"a" * 8177 + b" HTTP/1.1"),
+            414),
+    Invalid("field-line-8189-bytes", get(b"Host: a", b"X-Long: " + b"v" * 8181), 431),
+    Invalid("field-line-8190-bytes-unterminated",
+            b"GET / HTTP/1.1\r\nHost: a\r\nX-Long: " + b"v" * 8182, 431),
+    Invalid("trailer-line-8189-bytes", chunk_body(b"0\r\nT: " + b"t" * 8186 + b"\r\n\r\n"), 431),
+    Invalid("trailer-line-8190-bytes-unterminated", chunk_body(b"0\r\nT: " + b"t" * 8187), 431),
 ]
 
 
@@ -549,6 +610,19 @@ def test_invalid_whole(case: Invalid) -> None:
 @pytest.mark.parametrize("case", INVALID, ids=lambda case: case.id)
 def test_invalid_byte_by_byte(case: Invalid) -> None:
     assert parse_error(bytewise(case.raw), case.limits).status == case.status
+
+
+@pytest.mark.parametrize("case", INVALID, ids=lambda case: case.id)
+def test_invalid_split_at_every_offset(case: Invalid) -> None:
+    for offset, chunks in two_pieces(case.raw):
+        assert parse_error(chunks, case.limits).status == case.status, f"split at {offset}"
+
+
+@pytest.mark.parametrize("case", INVALID, ids=lambda case: case.id)
+def test_invalid_after_a_pipelined_request(case: Invalid) -> None:
+    """What a connection served before must not change how it reads the
+    next request (the parser caches the Host it checked, for one)."""
+    assert parse_error(whole(PRECEDER + case.raw), case.limits).status == case.status
 
 
 # Two defects in one request: which one is reported must not depend on how

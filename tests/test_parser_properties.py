@@ -18,7 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from zerodep_http.parser import (
-    END_OF_MESSAGE, Limits, ProtocolError, RequestHead, RequestParser)
+    END_OF_MESSAGE, NOT_IN_TRAILERS, SINGLE_FIELDS, Limits, ProtocolError, RequestHead,
+    RequestParser)
 
 FAST = settings(max_examples=200, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -28,8 +29,10 @@ PATH_CHAR = string.ascii_letters + string.digits + "-._~!$&'()*+,;=:@/%?"
 HOST_CHAR = string.ascii_letters + string.digits + "-._~:[]"
 # field-vchar and obs-text, as latin-1 text; SP and HTAB only inside.
 VALUE_CHAR = "".join(map(chr, [*range(0x21, 0x7F), *range(0x80, 0x100)]))
-# Names whose meaning the generator controls itself.
-FRAMING = {"host", "content-length", "transfer-encoding", "connection", "expect"}
+# Names whose meaning the generator controls itself, names that may not be
+# repeated (a generated name may occur twice) or sent in a trailer.
+FRAMING = {"host", "content-length", "transfer-encoding", "connection", "expect",
+           *SINGLE_FIELDS, *NOT_IN_TRAILERS}
 
 
 class Message(NamedTuple):

@@ -107,7 +107,9 @@ def test_new_worker_takes_new_connections_first(serve, tmp_path):
         server.signal(signal.SIGTTIN)
         new = server.wait_for(r"Worker (\d+) serving", count=3, timeout=15).group(1)
         assert new not in old
-        more, pids = _open_served(server.port, 3)
+        # The old workers hold back for it; on a loaded machine one of them
+        # may run out of patience (50 ms) before the new one wakes.
+        more, pids = _open_served(server.port, 6)
         conns += more
         assert pids.count(new) >= 2, (pids, new)
     finally:

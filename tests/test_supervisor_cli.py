@@ -60,3 +60,28 @@ def test_default_worker_count_is_the_usable_cpus(serve, tmp_path):
     server = serve("-b", "127.0.0.1:0").ready()
     assert len(server.workers()) == cpu_count()
     assert server.stop() == 0
+
+
+def test_limit_flags_count_lines_as_gunicorn_does(serve, tmp_path):
+    """--limit-request-line counts the request line without its CRLF,
+    --limit-request-field-size a field line with it (issue 10)."""
+    import socket
+    server = serve(write_app(tmp_path), "-w", "1", "-b", "127.0.0.1:0",
+                   "--limit-request-line", "40", "--limit-request-field-size", "40").ready()
+
+    def status(request_line: bytes, field: bytes) -> int:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            sock.sendall(request_line + b"\r\nHost: a\r\n" + field + b"\r\n"
+                         b"Connection: close\r\n\r\n")
+            reply = b""
+            while chunk := sock.recv(65536):
+                reply += chunk
+        return int(reply.split(b" ", 2)[1])
+
+    line_40 = b"GET /version?" + b"q" * 18 + b" HTTP/1.1"
+    field_38 = b"X-Long: " + b"v" * 30
+    assert (len(line_40), len(field_38)) == (40, 38)
+    assert status(line_40, field_38) == 200
+    assert status(line_40.replace(b"?", b"?q"), field_38) == 414
+    assert status(line_40, field_38 + b"v") == 431
+    assert server.stop() == 0

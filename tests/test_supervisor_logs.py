@@ -111,3 +111,41 @@ def test_log_level_warning_hides_info(serve, tmp_path):
     wait_until(answers, what="the server to answer")
     assert server.stop() == 0
     assert "[INFO]" not in server.stderr
+
+
+def test_a_refused_request_is_timed_from_its_refusal(serve, tmp_path):
+    """A malformed head on a fresh connection has no earlier request to be
+    timed from: its duration is how long it took to refuse it."""
+    server = serve(write_app(tmp_path), "-w", "1", "--access-logfile", "-",
+                   "--access-log-format", "%(s)s %(D)s", "-b", "127.0.0.1:0",
+                   "--graceful-timeout", "2").ready()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as raw:
+        raw.sendall(b"GET / HTTP/1.1\r\nBad Header\r\n\r\n")
+        assert raw.recv(100).startswith(b"HTTP/1.1 400")
+    microseconds = int(server.wait_for(r"^400 (\d+)$", stream="stdout").group(1))
+    assert microseconds < 5_000_000
+    assert server.stop() == 0
+
+
+def test_master_log_lines_count_workers_in_words(serve, tmp_path):
+    """The master's lines read as sentences for one worker as for two."""
+    import signal
+    server = serve(write_app(tmp_path), "-w", "1", "-b", "127.0.0.1:0",
+                   "--graceful-timeout", "2").ready()
+    server.wait_for(r"Using 1 worker \(shared sockets\)$")
+    server.wait_for(r"Serving with 1 worker$")
+    server.signal(signal.SIGTTIN)
+    server.wait_for(r"Target is now 2 workers$")
+    server.wait_for(r"Worker \d+ serving", count=2)
+    server.signal(signal.SIGTTOU)
+    server.wait_for(r"Target is now 1 worker$")
+    retired = server.wait_for(r"Retiring worker (\d+)$").group(1)
+    server.wait_for(rf"Worker {retired} exited")
+    server.signal(signal.SIGHUP)
+    server.wait_for(r"Reloading: starting generation 2 with 1 worker$")
+    retired = server.wait_for(r"Retiring worker (\d+) \(generation 1\)$").group(1)
+    server.wait_for(r"Reload complete: generation 2 serving with 1 worker$")
+    server.wait_for(rf"Worker {retired} exited")  # so that one worker is left
+    assert server.stop() == 0
+    server.wait_for(r"Shutting down gracefully: waiting up to 2\.0 s for 1 worker "
+                    r"to finish in-flight requests$")

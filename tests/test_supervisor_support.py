@@ -189,7 +189,7 @@ class Server:
         return int(self.listening().rsplit(":", 1)[1])
 
     def ready(self, timeout: float = 15.0) -> Server:
-        self.wait_for(r"Serving with \d+ workers", timeout)
+        self.wait_for(r"Serving with \d+ workers?", timeout)
         return self
 
     def workers(self) -> list[int]:

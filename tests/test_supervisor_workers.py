@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import collections
 import os
 import signal
 
+import pytest
 from test_supervisor_support import (  # noqa: F401
     RequestLoop, serve, wait_until, write_app)
+
+from zerodep_http.config import load_config
+from zerodep_http.supervisor.master import Master, State, WorkerRecord
 
 FAST = ["--graceful-timeout", "2", "--timeout", "2", "-b", "127.0.0.1:0"]
 
@@ -55,6 +60,28 @@ def test_max_requests_recycles_workers_without_failures(serve, tmp_path):
     assert loop.failures == []
     server.wait_for("reached max-requests; replacing it")
     wait_until(lambda: len(server.workers()) == 1, what="the last recycled worker to exit")
+    assert server.stop() == 0
+
+
+def test_max_requests_holds_for_a_single_worker(serve, tmp_path):
+    """The worker tells the master the moment it reaches --max-requests,
+    not a heartbeat later, and serves on until its replacement is ready: a
+    client opening a connection per request sees the workers change within
+    200 requests and never fails (issue 10)."""
+    server = serve(write_app(tmp_path), "-w", "1", "--max-requests", "50", *FAST).ready()
+    pids, failures = [], []
+    for _ in range(200):
+        try:
+            status, body, _ = server.get("/pid")
+        except OSError as exc:
+            failures.append(repr(exc))
+            continue
+        if status == 200:
+            pids.append(body)
+        else:
+            failures.append(f"status {status}: {body!r}")
+    assert failures == []
+    assert len(set(pids)) >= 3, f"requests per worker: {collections.Counter(pids)}"
     assert server.stop() == 0
 
 
@@ -124,3 +151,110 @@ def test_a_reload_that_boots_too_slowly_is_abandoned(serve, tmp_path):
     wait_until(lambda: server.workers() == [old], what="the slow new worker to be gone")
     assert server.get("/version")[1] == "v1"
     assert server.stop() == 0
+
+
+# -- when a recycled worker is retired: the master's rule, without processes ------
+
+
+class SharedOrSlotListeners:
+    """Stands in for the master's Listeners: only what reconcile() asks."""
+
+    def __init__(self, reuse_port: bool) -> None:
+        self.reuse_port = reuse_port
+
+    def has_slot_sockets(self) -> bool:
+        return self.reuse_port
+
+    def keep_slots(self, slots) -> None:
+        pass
+
+
+@pytest.fixture
+def master():
+    """A Master whose spawn() and retire() only record what they were asked."""
+    made: list[Master] = []
+
+    def make(workers: int, reuse_port: bool = False) -> Master:
+        config = load_config(["-w", str(workers), *(["--reuse-port"] if reuse_port else [])], {})
+        m = Master(config, argv=[], environ={})
+        made.append(m)
+        m.listeners = SharedOrSlotListeners(reuse_port)
+        m.spawned, m.retired = [], []
+
+        def spawn(generation, slot, config, listeners):
+            pid = 1000 + len(m.workers)
+            m.workers[pid] = WorkerRecord(pid, generation, slot, None, 0.0)
+            m.spawned.append(pid)
+
+        def retire(worker, signum=None):
+            worker.state = State.RETIRING
+            m.retired.append(worker.pid)
+
+        m.spawn, m.retire = spawn, retire
+        for _ in range(workers):
+            m.reconcile()
+        for worker in m.workers.values():
+            worker.state = State.SERVING
+        m.spawned.clear()
+        return m
+
+    yield make
+    for m in made:
+        m.selector.close()
+        os.close(m._wakeup_r)
+        os.close(m._wakeup_w)
+
+
+def recycle(m: Master, pid: int, why: str = "max-requests") -> None:
+    m.workers[pid].recycle = why  # what reading its RECYCLE message does
+    m.reconcile()
+
+
+def test_a_recycled_worker_with_a_sibling_is_retired_at_once(master):
+    m = master(2)
+    recycle(m, 1000)
+    assert m.retired == [1000] and len(m.spawned) == 1  # before its replacement serves
+
+
+def test_a_single_recycled_worker_serves_until_its_replacement_does(master):
+    m = master(1)
+    recycle(m, 1000)
+    [replacement] = m.spawned
+    assert m.retired == []
+    m.reconcile()
+    assert m.retired == []  # still booting
+    m.workers[replacement].state = State.SERVING
+    m.reconcile()
+    assert m.retired == [1000]
+
+
+def test_two_recycled_workers_wait_for_a_worker_that_stays(master):
+    m = master(2)
+    m.workers[1000].recycle = m.workers[1001].recycle = "max-requests"
+    m.reconcile()
+    assert m.retired == [] and len(m.spawned) == 2
+    m.workers[m.spawned[0]].state = State.SERVING
+    m.reconcile()
+    assert sorted(m.retired) == [1000, 1001]
+
+
+def test_with_reuse_port_only_the_replacement_in_its_slot_takes_over(master):
+    m = master(2, reuse_port=True)
+    recycle(m, 1000)
+    [replacement] = m.spawned
+    assert m.retired == []  # the sibling does not serve this worker's socket
+    assert m.workers[replacement].slot == m.workers[1000].slot
+    m.workers[replacement].state = State.SERVING
+    m.reconcile()
+    assert m.retired == [1000]
+
+
+@pytest.mark.parametrize("why", ["memory", "lifetime"])
+def test_recycling_by_memory_or_age_waits_for_the_replacement(master, why):
+    m = master(2)
+    recycle(m, 1000, why)
+    [replacement] = m.spawned
+    assert m.retired == []
+    m.workers[replacement].state = State.SERVING
+    m.reconcile()
+    assert m.retired == [1000]

@@ -4,11 +4,11 @@ from .app import App
 from .exceptions import HTTPException, abort
 from .files import FileResponse
 from .requests import Request
-from .responses import JSONResponse, Response, StreamingResponse
+from .responses import JSONResponse, Response, StreamingResponse, redirect
 from .websocket import WebSocket, WebSocketDisconnect
 
 __all__ = [
     "App", "FileResponse", "HTTPException", "JSONResponse", "Request", "Response",
-    "StreamingResponse", "WebSocket", "WebSocketDisconnect", "abort",
+    "StreamingResponse", "WebSocket", "WebSocketDisconnect", "abort", "redirect",
 ]
 __version__ = "0.1.0"

@@ -12,16 +12,23 @@ import logging
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import replace
+from types import SimpleNamespace
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 from . import defaults
+from .compression import accepts_gzip, compress_body, start_gzip_stream
+from .cors import CORSPolicy
 from .exceptions import HTTPException
 from .exchange import Channel, ClientDisconnected
-from .files import FileResponse, resolve_static
+from .files import FileResponse, guess_type, resolve_static
+from .lifecycle import Lifecycle
 from .requests import Request
-from .responses import Response, coerce_response
+from .responses import Response, StreamingResponse, coerce_response
 from .routing import Endpoint, Router
 from .serving import LocalServer
+from .sessions import SessionSerializer, session_cookie_header
+from .vary import add_vary
 from .websocket import websocket_endpoint
 
 log = logging.getLogger("zerodep_http.error")
@@ -70,9 +77,14 @@ class App:
     max_body_size = _Declared(defaults.MAX_BODY_SIZE, int)
     #: Seconds a request head, or a wait for more of its body, may take (408).
     read_timeout = _Declared(defaults.READ_TIMEOUT, float)
+    #: The session cookie: its name, and how long a session lasts.
+    session_cookie = "session"
+    session_max_age = 31 * 24 * 3600
 
     def __init__(self, *, max_body_size: int | None = None,
                  read_timeout: float | None = None,
+                 secret_key: str | bytes | list[str | bytes] | None = None,
+                 compress: bool = False,
                  websocket_origins: Iterable[str] | None = None) -> None:
         #: The settings this app set itself, by name (see `_Declared`).
         self.declared_settings: dict[str, Any] = {}
@@ -87,39 +99,81 @@ class App:
         self.router = Router()
         self._before_request: list[Endpoint] = []
         self._after_request: list[Endpoint] = []
+        # What the app adds around the hooks it was given (CORS, gzip): run
+        # only when asked for, so that a plain app pays nothing for them.
+        self._before_hooks: list[Endpoint] = []
+        self._after_hooks: list[Endpoint] = []
+        self._cors: CORSPolicy | None = None
+        self._compress = False
         self._error_handlers: dict[int | type[BaseException], Endpoint] = {}
         self._methods: set[str] = set()
+        self._mounts: list[tuple[str, str, App]] = []  # (prefix, name, app), longest first
+        self._lifecycle = Lifecycle()
+        #: What startup hooks create for the handlers (a pool, a client...).
+        self.state = SimpleNamespace()
+        #: Signs the session cookie; set through `secret_key`.
+        self.session_serializer: SessionSerializer | None = None
+        self.secret_key = secret_key
+        self.compress = compress
         self._local_server = LocalServer(self)
+
+    @property
+    def secret_key(self) -> str | bytes | list[str | bytes] | None:
+        """Signs the session cookie; a list rotates keys: the first signs,
+        all verify."""
+        return self._secret_key
+
+    @secret_key.setter
+    def secret_key(self, value: str | bytes | list[str | bytes] | None) -> None:
+        self._secret_key = value
+        self.session_serializer = None if not value else SessionSerializer(value)
+
+    @property
+    def compress(self) -> bool:
+        """Gzip text-like responses of 1 KiB or more for clients that take it."""
+        return self._compress
+
+    @compress.setter
+    def compress(self, value: bool) -> None:
+        self._compress = bool(value)
+        self._rebuild_hooks()
 
     # -- registration -------------------------------------------------------
 
-    def route(self, pattern: str, methods: list[str] | None = None) -> Callable[[Handler], Handler]:
+    def route(self, pattern: str, methods: list[str] | None = None, *,
+              name: str | None = None) -> Callable[[Handler], Handler]:
+        """Route `methods` (default GET) on `pattern` to the handler; `name`
+        (default: the handler's name) is what `url_for` knows it by."""
         methods = [method.upper() for method in (methods or ["GET"])]
 
         def register(handler: Handler) -> Handler:
-            self.router.add(pattern, methods, handler)
+            self._check_outside_mounts(pattern)
+            self.router.add(pattern, methods, handler, name)
             self._methods.update(methods)
             return handler
 
         return register
 
-    def get(self, pattern: str) -> Callable[[Handler], Handler]:
-        return self.route(pattern, ["GET"])
+    def get(self, pattern: str, **options: Any) -> Callable[[Handler], Handler]:
+        return self.route(pattern, ["GET"], **options)
 
-    def post(self, pattern: str) -> Callable[[Handler], Handler]:
-        return self.route(pattern, ["POST"])
+    def post(self, pattern: str, **options: Any) -> Callable[[Handler], Handler]:
+        return self.route(pattern, ["POST"], **options)
 
-    def put(self, pattern: str) -> Callable[[Handler], Handler]:
-        return self.route(pattern, ["PUT"])
+    def put(self, pattern: str, **options: Any) -> Callable[[Handler], Handler]:
+        return self.route(pattern, ["PUT"], **options)
 
-    def delete(self, pattern: str) -> Callable[[Handler], Handler]:
-        return self.route(pattern, ["DELETE"])
+    def delete(self, pattern: str, **options: Any) -> Callable[[Handler], Handler]:
+        return self.route(pattern, ["DELETE"], **options)
 
-    def patch(self, pattern: str) -> Callable[[Handler], Handler]:
-        return self.route(pattern, ["PATCH"])
+    def patch(self, pattern: str, **options: Any) -> Callable[[Handler], Handler]:
+        return self.route(pattern, ["PATCH"], **options)
 
-    def static(self, url_prefix: str, directory: str | os.PathLike[str]) -> None:
-        """Serve the files under `directory` at `url_prefix`."""
+    def static(self, url_prefix: str, directory: str | os.PathLike[str], *,
+               name: str = "static") -> None:
+        """Serve the files under `directory` at `url_prefix`; a file's
+        `.gz` sibling, when there is one, goes to clients that take gzip.
+        `url_for(name, filepath=...)` builds a file's URL."""
         root = os.path.realpath(directory)
         if not os.path.isdir(root):
             raise ValueError(f"static directory {directory!r} does not exist")
@@ -129,16 +183,44 @@ class App:
             path = resolve_static(root, filepath)
             if path is None:
                 raise HTTPException(404)
-            return FileResponse(path)
+            return static_file(request, root, path)
 
-        self.route(prefix + "/")(serve_file)
-        self.route(prefix + "/<path:filepath>")(serve_file)
+        self.route(prefix + "/", name=f"{name}_index")(serve_file)
+        self.route(prefix + "/<path:filepath>", name=name)(serve_file)
 
-    def websocket(self, pattern: str) -> Callable[[Handler], Handler]:
+    def mount(self, app: App, url_prefix: str, *, name: str | None = None) -> None:
+        """Serve `app`'s routes under `url_prefix`. This app's
+        `before_request` hooks run before `app`'s, its `after_request` hooks
+        after `app`'s; `app`'s error handlers come first, then this app's.
+        `url_for("<name>.<route>")` builds its URLs; `name` defaults to the
+        prefix (`/api/v1` -> `api.v1`)."""
+        prefix = url_prefix.rstrip("/")
+        if not prefix.startswith("/") or "<" in prefix:
+            raise ValueError(f"mount prefix {url_prefix!r} must be a literal path like '/api'")
+        if app is self:
+            raise ValueError("an app cannot be mounted in itself")
+        name = name or prefix.strip("/").replace("/", ".")
+        for other_prefix, other_name, _ in self._mounts:
+            if other_prefix == prefix or other_name == name:
+                raise ValueError(f"{url_prefix!r} ({name!r}) is already mounted")
+        for route in self.router.routes():
+            if _under(route.pattern, prefix):
+                raise ValueError(f"route {route.pattern} lies under the mount prefix {prefix}")
+        self._mounts.append((prefix, name, app))
+        self._mounts.sort(key=lambda mount: -len(mount[0]))
+
+    def _check_outside_mounts(self, pattern: str) -> None:
+        for prefix, _, _ in self._mounts:
+            if _under(pattern, prefix):
+                raise ValueError(f"route {pattern} lies under the mount prefix {prefix}")
+
+    def websocket(self, pattern: str, *, name: str | None = None) -> Callable[[Handler], Handler]:
         """Serve WebSocket handshakes at `pattern` with
-        `async def handler(request, ws, **params)` (see `websocket`)."""
+        `async def handler(request, ws, **params)` (see `websocket`); `name`
+        as for `route`."""
         def register(handler: Handler) -> Handler:
-            self.route(pattern)(websocket_endpoint(handler, lambda: self.websocket_origins))
+            self.route(pattern, name=name)(
+                websocket_endpoint(handler, lambda: self.websocket_origins))
             return handler
 
         return register
@@ -147,12 +229,14 @@ class App:
         """Run `hook(request)` before every handler; a non-None return value
         is the response, and the handler is skipped."""
         self._before_request.append(Endpoint.wrap(hook))
+        self._rebuild_hooks()
         return hook
 
     def after_request(self, hook: Handler) -> Handler:
         """Run `hook(request, response)` on every response; it returns the
         response to send (None keeps the one it was given)."""
         self._after_request.append(Endpoint.wrap(hook))
+        self._rebuild_hooks()
         return hook
 
     def errorhandler(self, code_or_exception: int | type[BaseException]) -> Callable[[Handler], Handler]:
@@ -164,38 +248,112 @@ class App:
 
         return register
 
+    def cors(self, origins: str | list[str], *, methods: str | list[str] = ("GET", "HEAD", "POST"),
+             headers: str | list[str] = (), credentials: bool = False, max_age: int | None = 600,
+             expose_headers: str | list[str] = ()) -> None:
+        """Answer CORS preflights and add the CORS fields to every response
+        (see `cors.CORSPolicy`; `*` with credentials is refused)."""
+        self._cors = CORSPolicy(origins, methods, headers, credentials, max_age, expose_headers)
+        self._rebuild_hooks()
+
+    def _rebuild_hooks(self) -> None:
+        """The hook lists `handle` runs: preflights first, then the app's
+        before_request hooks; its after_request hooks, then CORS and gzip."""
+        before = [Endpoint.wrap(self._answer_preflight)] if self._cors else []
+        self._before_hooks = before + self._before_request
+        after = list(self._after_request)
+        if self._cors is not None:
+            after.append(Endpoint.wrap(self._add_cors_fields))
+        if self._compress:
+            after.append(Endpoint.wrap(self._gzip))
+        self._after_hooks = after
+
+    # -- urls -------------------------------------------------------------------
+
+    def url_for(self, name: str, /, **params: Any) -> str:
+        """The path of the route called `name` (`"api.user"` for a route
+        of the app mounted as `api`): path parameters converted and
+        percent-encoded, the other parameters as the query string.
+        ValueError for an unknown name, a missing parameter or a value its
+        converter refuses."""
+        route = self.router.names.get(name)
+        if route is None:
+            for prefix, mount_name, app in self._mounts:
+                if name.startswith(mount_name + "."):
+                    return prefix + app.url_for(name[len(mount_name) + 1:], **params)
+            raise ValueError(f"no route is called {name!r}")
+        path = route.build(params)
+        if params:
+            path += "?" + urlencode(params, doseq=True)
+        return path
+
+    # -- lifecycle (see `lifecycle`) -------------------------------------------
+
+    def on_startup(self, hook: Handler) -> Handler:
+        """Run `hook()` (sync or async) in every process that serves the
+        app, before its first request; if it raises, the process does not
+        serve (at start, the master exits with the boot-failure status)."""
+        self._lifecycle.startup_hooks.append(hook)
+        return hook
+
+    def on_shutdown(self, hook: Handler) -> Handler:
+        """Run `hook()` after the drain, once spawned work has finished."""
+        self._lifecycle.shutdown_hooks.append(hook)
+        return hook
+
+    def spawn(self, awaitable: Any) -> asyncio.Future[Any]:
+        """Run work that outlives its request; the drain waits for it (up to
+        the graceful timeout) and its exceptions are logged."""
+        return self._lifecycle.spawn(awaitable)
+
+    async def startup(self) -> None:
+        await self._lifecycle.startup()
+
+    async def cleanup(self, timeout: float) -> None:
+        await self._lifecycle.cleanup(timeout)
+
     # -- handling -----------------------------------------------------------
 
-    def wants_body(self, request: Request) -> bool:
+    def wants_body(self, request: Request, path: str | None = None) -> bool:
         """Whether a handler would read this request's body (100-continue)."""
-        found = self.router.resolve(request.method, request.path)
-        return found is not None and found[0].endpoint_for(request.method) is not None
+        path = request.path if path is None else path
+        found = self.router.resolve(request.method, path)
+        if found is not None:
+            return found[0].endpoint_for(request.method) is not None
+        mounted = self._mounted(path)
+        return mounted is not None and mounted[0].wants_body(request, mounted[1])
 
-    async def handle(self, request: Request) -> Response:
+    async def handle(self, request: Request, path: str | None = None) -> Response:
         """The response to `request`; never raises for application errors.
 
         This is the per-request path, kept in one coroutine on purpose:
-        each extra coroutine layer costs as much as the routing.
+        each extra coroutine layer costs as much as the routing. A mounted
+        app is handed `path`, the part below its prefix, and raises what
+        its own error handlers do not take, for the parent's to see.
         """
+        if path is None:
+            path = request.path
         try:
             if request.channel.receiving:
                 await self._receive_body(request, request.channel)
             response = None
-            for hook in self._before_request:
+            for hook in self._before_hooks:
                 result = await _call(hook, request)
                 if result is not None:
                     response = coerce_response(result)
                     break
             if response is None:
                 # Fast path: an async handler on a literal route.
-                route = self.router.literal.get(request.path)
+                route = self.router.literal.get(path)  # type: ignore[arg-type]
                 endpoint = route.endpoints.get(request.method) if route is not None else None
                 if endpoint is not None and endpoint.is_async:
                     result = await endpoint.function(request)
                 else:
-                    found = self._match(request)
+                    found = self._match(request, path)  # type: ignore[arg-type]
                     if isinstance(found, Response):
                         result = found
+                    elif isinstance(found[0], App):
+                        result = await found[0].handle(request, found[1])
                     else:
                         endpoint, params = found
                         if not endpoint.is_async:
@@ -210,8 +368,9 @@ class App:
         except ClientDisconnected:
             raise
         except Exception as exc:
-            response = await self._error_response(request, exc)
-        for hook in self._after_request:
+            # A mounted app is handed a path below its prefix: never the request's.
+            response = await self._error_response(request, exc, path != request.path)
+        for hook in self._after_hooks:
             try:
                 result = await _call(hook, request, response)
             except Exception:
@@ -219,6 +378,8 @@ class App:
                 return Response("Internal Server Error", 500)
             if result is not None:
                 response = coerce_response(result)
+        if self.session_serializer is not None:  # last: it sees every change
+            response = self._save_session(request, response)
         return response
 
     async def _receive_body(self, request: Request, channel: Channel) -> None:
@@ -232,13 +393,18 @@ class App:
             pieces.append(piece)
         request.body = b"".join(pieces)
 
-    def _match(self, request: Request) -> tuple[Endpoint, dict[str, Any]] | Response:
-        """The endpoint and its parameters, or the automatic OPTIONS answer;
-        raises the 404 or 405 for the error handlers to see."""
+    def _match(self, request: Request, path: str
+               ) -> tuple[Endpoint, dict[str, Any]] | tuple[App, str] | Response:
+        """The endpoint and its parameters, a mounted app and the path below
+        its prefix, or the automatic OPTIONS answer; raises the 404 or 405
+        for the error handlers to see."""
         method = request.method
-        found = self.router.resolve(method, request.path)
+        found = self.router.resolve(method, path)
         if found is None:
-            if method == "OPTIONS" and request.path == "*":
+            mounted = self._mounted(path)
+            if mounted is not None:
+                return mounted
+            if method == "OPTIONS" and path == "*":
                 allow = ", ".join(sorted(self._methods | {"HEAD", "OPTIONS"}))
                 return Response(b"", 204, {"allow": allow})
             raise HTTPException(404)
@@ -252,6 +418,55 @@ class App:
             request.path_params = params
         return endpoint, params
 
+    def _mounted(self, path: str) -> tuple[App, str] | None:
+        """The mounted app serving `path`, and the path below its prefix."""
+        for prefix, _, app in self._mounts:
+            if path.startswith(prefix) and (len(path) == len(prefix) or path[len(prefix)] == "/"):
+                return app, path[len(prefix):] or "/"
+        return None
+
+    async def _answer_preflight(self, request: Request) -> Response | None:
+        answer = self._cors.preflight(request.method, request.headers)  # type: ignore[union-attr]
+        if answer is None:
+            return None
+        return Response(answer.refusal or b"", answer.status_code, answer.headers)
+
+    async def _add_cors_fields(self, request: Request, response: Response) -> None:
+        if request.method == "OPTIONS" and "access-control-request-method" in request.headers:
+            return  # a preflight: its answer has what it needs, or, refused, nothing
+        self._cors.add_response_headers(request.headers, response.headers)  # type: ignore[union-attr]
+
+    async def _gzip(self, request: Request, response: Response) -> None:
+        accept = request.headers.get("accept-encoding")
+        if isinstance(response, StreamingResponse):
+            if response.compress:
+                compressor = start_gzip_stream(accept, response.status_code, response.headers)
+                if compressor is not None:
+                    response.transform(compressor.compress_all)
+        elif not response.streamed and request.method != "HEAD":
+            response.body = compress_body(accept, response.status_code, response.headers,
+                                          response.body)
+
+    def _save_session(self, request: Request, response: Response) -> Response:
+        """Write the session back if the request changed it; a session that
+        outgrew a cookie is a 500, logged. Only the app serving the request
+        keeps its session (a mounted one uses its parent's)."""
+        session = request.session_loaded
+        if session is None or request.app is not self:
+            return response
+        try:
+            header = session_cookie_header(
+                self.session_serializer, session, name=self.session_cookie,  # type: ignore[arg-type]
+                max_age=self.session_max_age, secure=request.scheme == "https")
+        except ValueError:
+            log.exception("Cannot save the session of %s %s", request.method, request.path)
+            return Response("Internal Server Error", 500)
+        if header is not None:
+            response.headers.add("set-cookie", header)
+        if session.accessed:
+            add_vary(response.headers, "Cookie")
+        return response
+
     @staticmethod
     def _prepare(response: Response, request: Request) -> Response:
         """Let a file response open its file and decide its status, so that
@@ -260,8 +475,11 @@ class App:
             response.prepare(request)
         return response
 
-    async def _error_response(self, request: Request, exc: Exception) -> Response:
+    async def _error_response(self, request: Request, exc: Exception,
+                              mounted: bool = False) -> Response:
         handler = self._find_error_handler(exc)
+        if handler is None and mounted:
+            raise exc  # for the parent app's handlers
         if not isinstance(exc, HTTPException) and (
                 handler is None or handler is self._error_handlers.get(500)):
             # Unexpected: the traceback goes to the log, never to the client.
@@ -325,3 +543,20 @@ class App:
         options.setdefault("read_timeout", self.read_timeout)
         options.setdefault("limits", replace(defaults.LIMITS, body_size=self.max_body_size))
         return options
+
+
+def _under(pattern: str, prefix: str) -> bool:
+    """Whether a route pattern's paths may fall under a mount prefix."""
+    return pattern == prefix or pattern.startswith(prefix + "/")
+
+
+def static_file(request: Request, root: str, path: str) -> FileResponse:
+    """A file of a static root, or its precompressed `.gz` sibling for a
+    client that takes gzip."""
+    gzipped = resolve_static(root, os.path.relpath(path, root) + ".gz")
+    if gzipped is None:
+        return FileResponse(path)
+    if not accepts_gzip(request.headers.get("accept-encoding")):
+        return FileResponse(path, headers={"vary": "Accept-Encoding"})
+    return FileResponse(gzipped, content_type=guess_type(path),
+                        headers={"content-encoding": "gzip", "vary": "Accept-Encoding"})

@@ -9,7 +9,7 @@ from __future__ import annotations
 import gzip
 import re
 import zlib
-from collections.abc import Mapping, MutableMapping
+from collections.abc import AsyncIterator, Mapping, MutableMapping
 from typing import Any
 
 from .vary import add_vary
@@ -130,6 +130,15 @@ class GzipStream:
         if not piece:
             return b""
         return self._compressor.compress(piece) + self._compressor.flush(zlib.Z_SYNC_FLUSH)
+
+    async def compress_all(self, pieces: AsyncIterator[bytes | str]) -> AsyncIterator[bytes]:
+        """The gzip stream of `pieces`, one flushed piece per piece given
+        (empty ones dropped: an empty chunk would end a chunked body)."""
+        async for piece in pieces:
+            compressed = self.compress(piece)
+            if compressed:
+                yield compressed
+        yield self.finish()
 
     def finish(self) -> bytes:
         """The end of the member (the last block and the gzip trailer)."""

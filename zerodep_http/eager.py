@@ -17,19 +17,23 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import sys
 from collections.abc import Coroutine, Generator
 from typing import Any
 
-try:  # what eager tasks use to make a task current; private, in 3.11-3.13
-    from asyncio.tasks import _enter_task, _leave_task  # type: ignore[attr-defined]
-except ImportError:
-    _enter_task = _leave_task = None
-
-try:  # the dict behind asyncio.current_task(), read without a Python call
-    from asyncio.tasks import _current_tasks  # type: ignore[attr-defined]
+#: Python 3.12 has eager tasks of its own (`asyncio.eager_task_factory`,
+#: public). On 3.11 this module makes a task current the way they do, with
+#: asyncio's private `_enter_task` / `_leave_task` and the `_current_tasks`
+#: dict behind `current_task()`: chosen by version, not by whether an
+#: import happens to fail, and pinned by tests/test_eager.py.
+PUBLIC_EAGER_TASKS = sys.version_info >= (3, 12)
+if not PUBLIC_EAGER_TASKS:
+    from asyncio.tasks import (  # type: ignore[attr-defined]
+        _current_tasks,
+        _enter_task,
+        _leave_task,
+    )
     _current_task = _current_tasks.get
-except ImportError:
-    _current_task = asyncio.current_task
 
 _Pending = tuple[Coroutine[Any, Any, None], contextvars.Context, Any]
 
@@ -49,9 +53,8 @@ class EagerRunner:
 
     def run(self, coro: Coroutine[Any, Any, None]) -> None:
         loop, host = self._loop, self._host
-        if _enter_task is None:
-            # A Python without these hooks has eager tasks of its own (3.12+).
-            self._host = asyncio.Task(coro, loop=loop, eager_start=True)  # type: ignore[call-arg]
+        if PUBLIC_EAGER_TASKS:
+            self._host = asyncio.eager_task_factory(loop, coro)  # type: ignore[attr-defined]
             return
         if host is None or host.done():
             host = self._host = loop.create_task(self._serve())

@@ -77,6 +77,10 @@ class Channel(Protocol):
     closed: bool
     #: The client sent `Expect: 100-continue` and nothing was read yet.
     expects_continue: bool
+    #: The peer is a proxy trusted to say who the client is.
+    trusted_proxy: bool
+    #: The path prefix under which a proxy mounts the application.
+    root_path: str
 
     async def receive(self) -> bytes: ...
     async def wait_closed(self) -> None: ...
@@ -90,3 +94,14 @@ class Application(Protocol):
     """What a connection serves: the native `App`, and adapters."""
 
     async def handle(self, request: Request) -> Response | None: ...
+
+
+class Lifecycle(Protocol):
+    """What an application may also have, called by whatever serves it
+    (`app.run()`, each supervisor worker, the test client): `startup()`
+    before the first request (raising means the process must not serve),
+    `cleanup(timeout)` after the drain (background work and shutdown
+    hooks, within `timeout` seconds)."""
+
+    async def startup(self) -> None: ...
+    async def cleanup(self, timeout: float) -> None: ...

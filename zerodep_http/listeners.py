@@ -93,7 +93,8 @@ def _is_live(path: str) -> bool:
 
 
 def format_address(address: object) -> str:
-    """`http://host:port` style text for logs, brackets around IPv6."""
+    """A socket address for logs: `host:port` (IPv6 in brackets, the
+    caller adds a scheme) or `unix:PATH`."""
     if isinstance(address, tuple):
         host, port = address[0], address[1]
         return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import NoReturn
 
 __all__ = [
     "END_OF_MESSAGE", "BadRequest", "ContentTooLarge", "ExpectationFailed",
-    "HeaderFieldsTooLarge", "Limits", "ProtocolError", "RequestHead",
-    "RequestParser", "RequestTimeout", "URITooLong", "UnsupportedTransferCoding",
-    "VersionNotSupported",
+    "HeaderFieldsTooLarge", "Limits", "NOT_IN_TRAILERS", "ProtocolError", "RequestHead",
+    "RequestParser", "RequestTimeout", "SINGLE_FIELDS", "URITooLong",
+    "UnsupportedTransferCoding", "VersionNotSupported",
 ]
 
 
@@ -66,19 +67,29 @@ class VersionNotSupported(ProtocolError):
 class Limits:
     """Size limits, each answered with its own status code.
 
-    The defaults are gunicorn's (8190 bytes per line, 100 fields), which
-    are also close to what nginx and Apache accept by default.
+    The defaults and the way lines are counted are gunicorn's, so that its
+    settings mean the same here: the request line without its CRLF, a field
+    line (header or trailer) with its CRLF, so that at the default 8190 a
+    field line of 8188 bytes passes and one of 8189 does not. The defaults
+    are also close to what nginx and Apache accept.
     """
 
-    request_line: int = 8190        # 414 past it
+    request_line: int = 8190        # 414 past it, not counting the CRLF
     header_fields: int = 100        # 431 past it
-    header_field_size: int = 8190   # 431 past it, per field line
+    header_field_size: int = 8190   # 431 past it, per field line with its CRLF
     body_size: int = 1048576        # 413 past it, declared or chunked
     chunk_line: int = 4096          # 400 past it: size plus extensions
 
 
 _TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
-_REQUEST_LINE = re.compile(rf"({_TOKEN}) ([\x21-\x7e]+) HTTP/([0-9])\.([0-9])")
+_TOKEN_RE = re.compile(_TOKEN)
+# A request-target is visible ASCII but `#`: a fragment is never sent
+# (RFC 9112 3.2), and one that arrives means the target was not built by
+# an HTTP client; different servers cut it in different places. (Written
+# as two ranges, the common one first: the regex engine keeps that order,
+# so a target character costs one range test, as with no exception.)
+_TARGET = r"[\x24-\x7e\x21-\x22]+"
+_REQUEST_LINE = re.compile(rf"({_TOKEN}) ({_TARGET}) HTTP/([0-9])\.([0-9])")
 # A field line is a token, a colon and a value of visible characters
 # (obs-text included), SP and HTAB. Any other control byte (NUL, bare CR
 # or LF) fails the match, and so does a line starting with whitespace
@@ -86,9 +97,50 @@ _REQUEST_LINE = re.compile(rf"({_TOKEN}) ([\x21-\x7e]+) HTTP/([0-9])\.([0-9])")
 _FIELD_VALUE = r"[\t\x20-\x7e\x80-\xff]*"
 _FIELD_LINE = re.compile(rf"{_TOKEN}:{_FIELD_VALUE}")
 _REQUEST_HEAD = re.compile(
-    rf"({_TOKEN}) ([\x21-\x7e]+) HTTP/([0-9])\.([0-9])"
+    rf"({_TOKEN}) ({_TARGET}) HTTP/([0-9])\.([0-9])"
     rf"(?:\r\n({_TOKEN}:{_FIELD_VALUE}(?:\r\n{_TOKEN}:{_FIELD_VALUE})*))?"
 )
+# Fields that a request may carry on one field line only (RFC 9110 5.3: a
+# field may be repeated only if its definition is a comma-separated list).
+# These are the single-valued fields that frame, route, authenticate,
+# describe the content or condition the response: joining two of them
+# makes a value that means something else, and two readers may each pick
+# a different one. Single-valued fields nobody acts on (User-Agent,
+# Referer, From, Date) are left alone: refusing them protects nothing.
+SINGLE_FIELDS = frozenset({
+    "host",                 # RFC 9112 3.2: more than one is a 400
+    "content-length",       # 8.6: framing
+    "content-type",         # 8.3: one media type; what the content means
+    "content-range",        # 14.4: which part of the representation it is
+    "authorization",        # 11.6.2: one set of credentials, which may
+    "proxy-authorization",  # 11.7.2: hold commas themselves
+    "range",                # 14.2: one ranges-specifier
+    "if-range",             # 13.1.5: one entity-tag or date
+    "if-modified-since",    # 13.1.3: one HTTP-date, which holds a comma
+    "if-unmodified-since",  # 13.1.4: likewise
+    "max-forwards",         # 7.6.2: one integer
+})
+
+# Fields a trailer section may not carry (RFC 9110 6.5.1): a recipient
+# needs them before the content, so one sent after it is meant to change
+# how the message is framed, routed or authorized once a reader in front
+# has decided, or comes from a sender that ignores the rule. Trailers are
+# never merged into the request's headers; one of these makes it a 400.
+NOT_IN_TRAILERS = frozenset({
+    # framing (RFC 9112 6; 9110 6.6.2 Trailer, 10.1.4 TE)
+    "content-length", "transfer-encoding", "trailer", "te",
+    # routing, and what happens to the connection (7.2, 7.6.1, 7.8)
+    "host", "connection", "upgrade",
+    # request modifiers: controls (7.6.2, 10.1.1, 14.2; RFC 9111 5.2, 5.4)
+    # and conditionals (13.1)
+    "max-forwards", "expect", "range", "cache-control", "pragma",
+    "if-match", "if-none-match", "if-modified-since", "if-unmodified-since", "if-range",
+    # authentication (11.6.2, 11.7.2), and the cookie that stands for it
+    "authorization", "proxy-authorization", "cookie",
+    # the content's format (8.3, 8.4, 14.4)
+    "content-type", "content-encoding", "content-range",
+})
+
 _ABSOLUTE_FORM = re.compile(r"[Hh][Tt][Tt][Pp][Ss]?://[^/?#]*")
 _HOST = re.compile(r"[A-Za-z0-9.\-_~!$&'()*+,;=:\[\]%]*")
 _DECIMAL = re.compile(r"[0-9]{1,18}")
@@ -107,7 +159,7 @@ class RequestHead:
     method: str
     target: str
     http_version: str           # "1.0" or "1.1"
-    headers: dict[str, str]     # lower-case names; repeats joined with ", "
+    headers: dict[str, str]     # lower-case names; repeated list fields joined with ", "
     content_length: int | None  # None when the body is chunked
     keep_alive: bool
     expect_continue: bool
@@ -122,8 +174,17 @@ class _EndOfMessage:
 
 END_OF_MESSAGE = _EndOfMessage()
 
-# Parser states.
-_HEAD, _BODY, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_END, _TRAILERS, _DONE, _ERROR = range(8)
+# Parser states: strings, so that a debugger shows `parser._state` as a
+# name, compared by identity (`is`), which costs no more than comparing
+# small integers on the per-request path.
+_HEAD = "head"              # reading the request line and header section
+_BODY = "body"              # reading a body of known length (possibly empty)
+_CHUNK_SIZE = "chunk_size"  # reading a chunk size line
+_CHUNK_DATA = "chunk_data"  # reading a chunk's data
+_CHUNK_END = "chunk_end"    # expecting the CRLF after a chunk's data
+_TRAILERS = "trailers"      # reading the trailer section after the last chunk
+_DONE = "done"              # message complete; waiting for start_next_message()
+_ERROR = "error"            # refused: every later call raises the same error
 
 
 class RequestParser:
@@ -156,7 +217,7 @@ class RequestParser:
         self._scanned = 0
         self._error: ProtocolError | None = None
         # A head this short cannot break a length limit.
-        self._short_head = min(limits.request_line, limits.header_field_size)
+        self._short_head = min(limits.request_line, limits.header_field_size - 2)
         # A keep-alive client sends the same Host every time: check it once.
         self._valid_host: str | None = None
 
@@ -164,15 +225,16 @@ class RequestParser:
     @property
     def in_message(self) -> bool:
         """True once any byte of a request arrived and until its end."""
-        if self._state == _HEAD:
+        if self._state is _HEAD:
             return bool(self.buffer)
-        return self._state not in (_DONE, _ERROR)
+        state = self._state
+        return state is not _DONE and state is not _ERROR
 
     def feed(self, data: bytes) -> None:
         self.buffer += data
 
     def start_next_message(self) -> None:
-        if self._state != _DONE:
+        if self._state is not _DONE:
             raise RuntimeError("the current message has not ended")
         self._state = _HEAD
         self._line_start = self._lines_seen = self._scanned = 0
@@ -180,18 +242,18 @@ class RequestParser:
     def next_event(self) -> RequestHead | bytes | _EndOfMessage | None:
         try:
             state = self._state
-            if state == _HEAD:
+            if state is _HEAD:
                 return self._read_head()
-            if state == _BODY:
+            if state is _BODY:
                 if self._remaining == 0:  # also a request without a body
                     self._state = _DONE
                     return END_OF_MESSAGE
                 return self._read_fixed_body()
-            if state in (_CHUNK_SIZE, _CHUNK_DATA, _CHUNK_END, _TRAILERS):
-                return self._read_chunked_body()
-            if state == _DONE:
+            if state is _DONE:
                 return None
-            raise self._error  # type: ignore[misc]
+            if state is _ERROR:
+                raise self._error  # type: ignore[misc]
+            return self._read_chunked_body()
         except ProtocolError as exc:
             self._state = _ERROR
             self._error = exc
@@ -204,7 +266,7 @@ class RequestParser:
         buffer = self.buffer
         if not buffer:
             return None
-        if self._line_start == 0:
+        if self._line_start == 0 and buffer[0] == 13:  # CR: cheaper than startswith()
             # RFC 9112 2.2: ignore empty lines before a request line (some
             # clients send a CRLF after a POST body).
             while buffer.startswith(b"\r\n"):
@@ -251,7 +313,7 @@ class RequestParser:
                 raise URITooLong("request line too long")
         elif index > limits.header_fields and length > 0:  # not just the final CRLF
             raise HeaderFieldsTooLarge("too many header fields")
-        elif length > limits.header_field_size:
+        elif length > limits.header_field_size - 2:  # the limit counts the CRLF
             raise HeaderFieldsTooLarge("header field too long")
 
     def _parse_head(self, head: str) -> RequestHead:
@@ -277,9 +339,9 @@ class RequestParser:
             for line in fields.split("\r\n"):
                 name, _, value = line.partition(":")
                 name = name.lower()
-                if name in headers:
-                    if name == "host":
-                        raise BadRequest("more than one Host header")
+                if name in headers:  # a list field goes on; see SINGLE_FIELDS
+                    if name in SINGLE_FIELDS:
+                        raise BadRequest(f"more than one {name} field")
                     headers[name] += ("; " if name == "cookie" else ", ") + value.strip(" \t")
                 else:
                     headers[name] = value.strip(" \t")
@@ -334,7 +396,7 @@ class RequestParser:
         buffer = self.buffer
         while True:
             state = self._state
-            if state == _CHUNK_DATA:
+            if state is _CHUNK_DATA:
                 if not buffer:
                     return None
                 take = min(self._remaining, len(buffer))
@@ -344,7 +406,7 @@ class RequestParser:
                 if self._remaining == 0:
                     self._state = _CHUNK_END
                 return data
-            if state == _CHUNK_SIZE:
+            if state is _CHUNK_SIZE:
                 scanned = self._scanned
                 end = buffer.find(b"\r\n", scanned - 1 if scanned else 0, self.limits.chunk_line + 2)
                 if end == -1:
@@ -367,7 +429,7 @@ class RequestParser:
                 else:
                     self._state = _TRAILERS
                     self._lines_seen = self._scanned = 0
-            elif state == _CHUNK_END:
+            elif state is _CHUNK_END:
                 if len(buffer) < 2:
                     if buffer[:1] not in (b"", b"\r"):
                         raise BadRequest("chunk data not followed by CRLF")
@@ -382,17 +444,22 @@ class RequestParser:
 
     def _read_trailers(self) -> _EndOfMessage | None:
         """Validate and drop trailer fields, one line at a time (so that a
-        trickled section costs linear time): they never frame or route."""
+        trickled section costs linear time): they never frame, route or
+        reach the request's headers, and NOT_IN_TRAILERS may not appear."""
         buffer, limits = self.buffer, self.limits
         while (end := buffer.find(b"\r\n", self._scanned - 1 if self._scanned else 0)) != -1:
             if end == 0:
                 del buffer[:2]
                 self._state = _DONE
                 return END_OF_MESSAGE
-            if end > limits.header_field_size:
+            if end > limits.header_field_size - 2:  # the limit counts the CRLF
                 raise HeaderFieldsTooLarge("trailer field too long")
-            if _FIELD_LINE.fullmatch(buffer[:end].decode("latin-1")) is None:
+            line = buffer[:end].decode("latin-1")
+            if _FIELD_LINE.fullmatch(line) is None:
                 raise BadRequest("malformed trailer field")
+            name = line.partition(":")[0].lower()
+            if name in NOT_IN_TRAILERS:
+                raise BadRequest(f"{name} field in the trailer section")
             self._lines_seen += 1
             if self._lines_seen > limits.header_fields:
                 raise HeaderFieldsTooLarge("too many trailer fields")
@@ -401,7 +468,7 @@ class RequestParser:
         if buffer.find(b"\n", self._scanned) != -1:
             raise BadRequest("bare LF in trailers")
         self._scanned = len(buffer)
-        if len(buffer) > limits.header_field_size + 1:
+        if len(buffer) > limits.header_field_size - 1:  # the longest line, and its CR
             raise HeaderFieldsTooLarge("trailer field too long")
         return None
 
@@ -412,7 +479,8 @@ def _check_head_line(index: int, line: str, limits: Limits) -> None:
     defects gets the same status however it is split."""
     if index > limits.header_fields:
         raise HeaderFieldsTooLarge("too many header fields")
-    limit = limits.request_line if index == 0 else limits.header_field_size
+    # Line lengths without the CRLF; the field limit counts it (Limits).
+    limit = limits.request_line if index == 0 else limits.header_field_size - 2
     bare_lf = line.find("\n")
     if bare_lf != -1 and bare_lf <= limit + 1:
         raise BadRequest("bare LF in the request head")
@@ -423,6 +491,8 @@ def _check_head_line(index: int, line: str, limits: Limits) -> None:
     if index == 0:
         match = _REQUEST_LINE.fullmatch(line)
         if match is None:
+            if "#" in line.partition(" ")[2]:
+                raise BadRequest("fragment (#) in the request target")
             raise BadRequest("malformed request line")
         _check_version(*match.group(3, 4))
     elif _FIELD_LINE.fullmatch(line) is None:
@@ -450,6 +520,24 @@ def _normalize_target(method: str, target: str) -> str:
     return rest
 
 
+def _refuse_transfer_codings(transfer_encoding: str) -> NoReturn:
+    """Why a Transfer-Encoding other than `chunked` is refused.
+
+    A malformed list is 400: an element that is not a bare token (empty,
+    odd whitespace, or with parameters, which no coding served here takes
+    and whose quoted strings may hide a comma), or `chunked` twice or not
+    last, which leaves the end of the body undecidable (RFC 9112 6.3). A
+    well-formed list naming a coding this server does not decode (`gzip,
+    chunked`, `xchunked`) is 501 (RFC 9112 6.1). Both close the connection.
+    """
+    codings = [coding.strip(" \t").lower() for coding in transfer_encoding.split(",")]
+    if not all(_TOKEN_RE.fullmatch(coding) for coding in codings):
+        raise BadRequest("malformed Transfer-Encoding")
+    if "chunked" in codings and (codings.count("chunked") > 1 or codings[-1] != "chunked"):
+        raise BadRequest("chunked must be the last transfer coding, and only once")
+    raise UnsupportedTransferCoding("only the chunked transfer coding is implemented")
+
+
 def _content_length(headers: dict[str, str], version: str, limits: Limits) -> int | None:
     """Decide the body framing; None means chunked."""
     transfer_encoding = headers.get("transfer-encoding")
@@ -459,21 +547,17 @@ def _content_length(headers: dict[str, str], version: str, limits: Limits) -> in
             raise BadRequest("both Content-Length and Transfer-Encoding")
         if version == "1.0":
             raise BadRequest("Transfer-Encoding in an HTTP/1.0 request")
-        codings = [coding.strip(" \t").lower() for coding in transfer_encoding.split(",")]
-        if "" in codings or codings.count("chunked") != 1 or codings[-1] != "chunked":
-            raise BadRequest("Transfer-Encoding must end in a single chunked")
-        if len(codings) > 1:
-            raise UnsupportedTransferCoding("only chunked transfer coding is supported")
+        if transfer_encoding.lower() != "chunked":  # the one value that is served
+            _refuse_transfer_codings(transfer_encoding)
         return None
     if content_length is None:
         return 0
-    values = {value.strip(" \t") for value in content_length.split(",")}
-    if len(values) != 1:
-        raise BadRequest("conflicting Content-Length values")
-    value = values.pop()
-    if _DECIMAL.fullmatch(value) is None:
-        raise BadRequest("invalid Content-Length")
-    length = int(value)
+    # One field line (SINGLE_FIELDS) of plain digits. RFC 9110 8.6 would
+    # let a recipient fold a list of identical values ("5, 5"), but a proxy
+    # in front may read such a list differently: refuse rather than guess.
+    if _DECIMAL.fullmatch(content_length) is None:
+        raise BadRequest("Content-Length is not a single decimal number")
+    length = int(content_length)
     if length > limits.body_size:
         raise ContentTooLarge("declared body over the size limit")
     return length

@@ -78,6 +78,8 @@ class ConnectionSettings:
     proxy_protocol: bool = False
     # Paths answered by the owner (health and readiness), not the app.
     probe_paths: frozenset[str] | None = None
+    # The path prefix under which a proxy mounts the application.
+    root_path: str = ""
     access_log: AccessLog | None = None
     # For the WebSockets this connection may switch to (see `websocket`).
     ws_max_message_size: int = defaults.WS_MAX_MESSAGE_SIZE
@@ -91,6 +93,8 @@ class ConnectionOwner(Protocol):
     date_line: bytes       # the `date` header field line, refreshed every second
     draining: bool         # answer with `Connection: close` from now on
     requests_served: int   # counted by the connections
+    max_requests: int      # when requests_served reaches it, call on_max_requests (0: never)
+    on_max_requests: Callable[[], None] | None
 
     def connection_made(self, connection: HTTPProtocol) -> None: ...
     def connection_closed(self, connection: HTTPProtocol) -> None: ...
@@ -164,7 +168,7 @@ class HTTPProtocol(asyncio.Protocol):
         "_reading_paused", "_started", "_body", "_body_unread", "_body_error",
         "_body_waiter", "_closed_waiter", "_head", "_body_allowed", "_chunked",
         "_content_length", "_sent", "_status", "_write_paused", "_drain_waiters",
-        "_trusted_proxy", "_proxy_header", "_persistent", "_drop_input", "_streaming",
+        "trusted_proxy", "_proxy_header", "_persistent", "_drop_input", "_streaming",
         "_switched_to", "__weakref__",
     )
 
@@ -213,9 +217,14 @@ class HTTPProtocol(asyncio.Protocol):
         self._status = 0
         self._write_paused = False
         self._drain_waiters: list[asyncio.Future[None]] = []
-        # Whether the peer is a proxy trusted to say who the client is.
-        self._trusted_proxy = False
+        # Whether the peer is a proxy trusted to say who the client is
+        # (and which host and scheme it used).
+        self.trusted_proxy = False
         self._proxy_header: bytearray | None = None  # until PROXY header read
+
+    @property
+    def root_path(self) -> str:
+        return self.settings.root_path
 
     # -- asyncio callbacks ----------------------------------------------------
 
@@ -233,8 +242,8 @@ class HTTPProtocol(asyncio.Protocol):
         settings = self.settings
         trusted = settings.forwarded_allow_ips
         if trusted is not None and self.client_addr is not None:
-            self._trusted_proxy = self.client_addr[0] in trusted
-        if settings.proxy_protocol and self._trusted_proxy:
+            self.trusted_proxy = self.client_addr[0] in trusted
+        if settings.proxy_protocol and self.trusted_proxy:
             self._proxy_header = bytearray()
         # Whether requests may keep the connection open: not with a
         # keep-alive timeout of 0, nor once the server drains (going_away).
@@ -376,7 +385,7 @@ class HTTPProtocol(asyncio.Protocol):
             path = unquote(path)
         headers = head.headers
         client_addr, scheme = self.client_addr, self.scheme
-        if self._trusted_proxy and (
+        if self.trusted_proxy and (
                 "forwarded" in headers or "x-forwarded-for" in headers
                 or "x-forwarded-proto" in headers):
             client, proto = forwarded_client(headers, settings.forwarded_allow_ips)  # type: ignore[arg-type]
@@ -629,11 +638,27 @@ class HTTPProtocol(asyncio.Protocol):
         else:
             if head:
                 transport.write(head)  # type: ignore[union-attr]
-            await self._loop.sendfile(transport, file, offset, length)  # type: ignore[arg-type]
+            try:
+                await self._loop.sendfile(transport, file, offset, length)  # type: ignore[arg-type]
+            except NotImplementedError:  # uvloop has no sendfile
+                await self._write_file(file, offset, length)
         if self._chunked:
             transport.write(b"\r\n")  # type: ignore[union-attr]
         if self._write_paused:
             await self._drain()
+
+    async def _write_file(self, file: BinaryIO, offset: int, length: int) -> None:
+        """sendfile's stand-in: the file in pieces, each waiting for the
+        client to keep up."""
+        end = offset + length
+        while offset < end:
+            piece = os.pread(file.fileno(), min(_SMALL_FILE, end - offset), offset)
+            if not piece:
+                raise RuntimeError(f"{getattr(file, 'name', 'file')} ended early")
+            self.transport.write(piece)  # type: ignore[union-attr]
+            offset += len(piece)
+            if self._write_paused:
+                await self._drain()
 
     def _count_sent(self, size: int) -> None:
         self._sent += size
@@ -700,7 +725,10 @@ class HTTPProtocol(asyncio.Protocol):
         self.deadline = None
         self._request = None
         self._runner.close()
-        self.owner.requests_served += 1
+        owner = self.owner
+        owner.requests_served += 1
+        if owner.requests_served == owner.max_requests:
+            owner.on_max_requests()  # type: ignore[misc]
         # This connection stays what the server drains and counts; the
         # bytes go straight to the new protocol.
         transport.set_protocol(_Relay(self, protocol))  # type: ignore[union-attr]
@@ -734,7 +762,10 @@ class HTTPProtocol(asyncio.Protocol):
 
     def _finish_response(self) -> None:
         self._request = None
-        self.owner.requests_served += 1
+        owner = self.owner
+        owner.requests_served += 1
+        if owner.requests_served == owner.max_requests:
+            owner.on_max_requests()  # type: ignore[misc]
         if not self._keep_alive or self.phase is CLOSED or (
                 self._peer_closed and not self.parser.buffer):
             self._close()
@@ -778,6 +809,8 @@ class HTTPProtocol(asyncio.Protocol):
         self._keep_alive = False
         self._drop_input = True
         self.receiving = False
+        if self._request is None:  # refused before its head was whole: timed from now
+            self._started = monotonic()
         body = f"{exc.reason}\n".encode()
         response = Response(body, exc.status, content_type=TEXT)
         # Answered as to a GET, whatever was asked: the error page must carry

@@ -58,6 +58,8 @@ class IPAllowList:
 
 _SCHEMES = frozenset({"http", "https", "ws", "wss"})
 # RFC 7239 forwarded-pair: token "=" ( token / quoted-string ).
+# What a Host header may hold (as the parser checks it), nothing more.
+_HOST = re.compile(r"[A-Za-z0-9.\-_~!$&'()*+,;=:\[\]%]+")
 _FORWARDED_PAIR = re.compile(r'\s*([!#$%&\'*+\-.^_`|~0-9A-Za-z]+)=("(?:[^"\\]|\\.)*"|[^;,\s]*)\s*')
 
 
@@ -91,6 +93,20 @@ def forwarded_client(headers: dict[str, str], trusted: Container[str]
     proto = protos[hop_index] if len(protos) == len(hops) else protos[-1]
     scheme = proto.strip().lower()
     return client, scheme if scheme in _SCHEMES else None
+
+
+def forwarded_host(headers: dict[str, str]) -> str | None:
+    """The host the client asked for, as the nearest trusted proxy reports
+    it (`Forwarded: host=`, else `X-Forwarded-Host`); None if it says none
+    or something that is not a host."""
+    forwarded = headers.get("forwarded")
+    if forwarded is not None:
+        host = _forwarded_pairs(forwarded.split(",")[-1]).get("host")
+    else:
+        host = headers.get("x-forwarded-host", "").split(",")[-1].strip(" \t") or None
+    if host is None or _HOST.fullmatch(host) is None:
+        return None
+    return host
 
 
 def _forwarded_pairs(element: str) -> dict[str, str]:

@@ -6,7 +6,10 @@ import json
 from typing import Any
 from urllib.parse import parse_qs
 
+from .cookies import parse_cookie_header
 from .exceptions import HTTPException
+from .proxy import forwarded_host
+from .sessions import Session
 
 _UNSET: Any = object()
 
@@ -25,6 +28,8 @@ class Detached:
     receiving = False
     closed = True
     expects_continue = False
+    trusted_proxy = False
+    root_path = ""
 
     def __getattr__(self, name: str) -> Any:
         raise RuntimeError(f"a request built by hand has no connection ({name})")
@@ -45,7 +50,7 @@ class Request:
     __slots__ = (
         "method", "path", "query_string", "headers", "body", "path_params",
         "client_addr", "app", "http_version", "scheme", "channel", "_query_params",
-        "_json",
+        "_json", "_cookies", "_session",
     )
 
     def __init__(self, method: str, path: str, query_string: str,
@@ -66,12 +71,54 @@ class Request:
         self.channel = channel
         self._query_params: dict[str, list[str]] | None = None
         self._json: Any = _UNSET
+        # `_cookies` and `_session` stay unset until first used: most
+        # requests never touch them, and every store costs on each request.
 
     @property
     def query_params(self) -> dict[str, list[str]]:
         if self._query_params is None:
             self._query_params = parse_qs(self.query_string, keep_blank_values=True)
         return self._query_params
+
+    @property
+    def cookies(self) -> dict[str, str]:
+        """The `Cookie` header's pairs; malformed ones are skipped."""
+        try:
+            return self._cookies
+        except AttributeError:
+            self._cookies = parse_cookie_header(self.headers.get("cookie"))
+            return self._cookies
+
+    @property
+    def session(self) -> Session:
+        """The session kept in the app's signed cookie (empty when missing,
+        tampered with or expired); changes are saved with the response."""
+        try:
+            return self._session
+        except AttributeError:
+            pass
+        serializer = getattr(self.app, "session_serializer", None)
+        if serializer is None:
+            raise RuntimeError("request.session needs a secret key: "
+                               "App(secret_key=...) or app.secret_key = ...")
+        cookie = self.cookies.get(self.app.session_cookie)
+        data = serializer.loads(cookie, self.app.session_max_age) if cookie else None
+        self._session = Session(data or ())
+        return self._session
+
+    @property
+    def session_loaded(self) -> Session | None:
+        """The session if this request used it, else None (unread, it
+        cannot have changed)."""
+        return getattr(self, "_session", None)
+
+    def url_for(self, name: str, /, **params: Any) -> str:
+        """The absolute URL of a route as this client reaches it: scheme and
+        host as the client (or a trusted proxy) gave them, then the root path
+        and `app.url_for(name, **params)`."""
+        host = forwarded_host(self.headers) if self.channel.trusted_proxy else None
+        host = host or self.headers.get("host") or "localhost"
+        return f"{self.scheme}://{host}{self.channel.root_path}{self.app.url_for(name, **params)}"
 
     def text(self) -> str:
         try:

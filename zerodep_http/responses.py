@@ -7,23 +7,25 @@ import inspect
 import json
 import re
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
+from datetime import datetime, timedelta
 from http import HTTPStatus
 from typing import Any
 
+from .cookies import format_delete_cookie, format_set_cookie
+
 TEXT = "text/plain; charset=utf-8"
-HTML = "text/html; charset=utf-8"
 JSON = "application/json"
 OCTET_STREAM = "application/octet-stream"
 
 
-def _make_json_encoder() -> Callable[[Any], str]:
+def _make_json_encoder(make_encoder: Any = getattr(json.encoder, "c_make_encoder", None)
+                       ) -> Callable[[Any], str]:
     """Compact UTF-8 JSON. The C encoder is built once rather than on every
     call as `json.dumps` does, which halves the cost for small documents.
 
     `c_make_encoder` is undocumented: it is used only when present and when
     it agrees with `json.dumps` on a sample, else `json.dumps` it is."""
     encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-    make_encoder = getattr(json.encoder, "c_make_encoder", None)
     if make_encoder is None:
         return encoder.encode
     try:
@@ -172,6 +174,20 @@ class Response:
             return self._content_type
         return self._headers.get("content-type")
 
+    def set_cookie(self, key: str, value: str = "", *,
+                   max_age: int | timedelta | None = None, expires: datetime | None = None,
+                   path: str = "/", domain: str | None = None, secure: bool = False,
+                   httponly: bool = False, samesite: str | None = "Lax") -> None:
+        """Add a `Set-Cookie` line; ValueError for a name, value or
+        attribute that would break the header (see `cookies`)."""
+        self.headers.add("set-cookie", format_set_cookie(
+            key, value, max_age=max_age, expires=expires, path=path, domain=domain,
+            secure=secure, httponly=httponly, samesite=samesite))
+
+    def delete_cookie(self, key: str, *, path: str = "/", domain: str | None = None) -> None:
+        """Tell the browser to drop a cookie set with this path and domain."""
+        self.headers.add("set-cookie", format_delete_cookie(key, path=path, domain=domain))
+
     def head_prefix(self) -> bytes:
         """The status line and the application's header fields, encoded.
 
@@ -212,14 +228,17 @@ class StreamingResponse(Response):
     client goes away the iterator is closed (`aclose`).
     """
 
-    __slots__ = ("iterator",)
+    __slots__ = ("iterator", "compress")
     streamed = True
 
     def __init__(self, generator: AsyncIterable[str | bytes] | Iterable[str | bytes],
                  status_code: int = 200, headers: Mapping[str, Any] | None = None,
-                 content_type: str | None = None) -> None:
+                 content_type: str | None = None, *, compress: bool = False) -> None:
         super().__init__(b"", status_code, headers, content_type or TEXT)
         self.iterator = generator
+        #: Gzip it, piece by piece, for an `App(compress=True)` and a client
+        #: that takes gzip; streams are sent as they are unless asked.
+        self.compress = compress
         if self.content_type and self.content_type.startswith("text/event-stream"):
             # Proxies must neither cache nor buffer server-sent events.
             self.headers.setdefault("cache-control", "no-cache")
@@ -235,12 +254,30 @@ class StreamingResponse(Response):
 
     async def close(self) -> None:
         """Close the iterator (`aclose` or `close`), however the body ended."""
-        iterator = self.iterator
-        close = getattr(iterator, "aclose", None) or getattr(iterator, "close", None)
-        if close is not None:
-            result = close()
-            if inspect.isawaitable(result):
-                await result
+        await close_iterator(self.iterator)
+
+    def transform(self, step: Callable[[AsyncIterator[str | bytes]], AsyncIterator[bytes]]) -> None:
+        """Send `step(items)` instead of the items (gzip them, say); closing
+        the response still closes the original iterator."""
+        original, chunks = self.iterator, self.chunks()
+
+        async def transformed() -> AsyncIterator[bytes]:
+            try:
+                async for piece in step(chunks):
+                    yield piece
+            finally:
+                await close_iterator(original)
+
+        self.iterator = transformed()
+
+
+async def close_iterator(iterator: Any) -> None:
+    """`aclose()` or `close()` an iterator that has either."""
+    close = getattr(iterator, "aclose", None) or getattr(iterator, "close", None)
+    if close is not None:
+        result = close()
+        if inspect.isawaitable(result):
+            await result
 
 
 class SwitchProtocol(Response):
@@ -263,6 +300,13 @@ async def _iterate_in_thread(iterable: Iterable[Any]) -> AsyncIterator[Any]:
     done = object()
     while (item := await asyncio.to_thread(next, iterator, done)) is not done:
         yield item
+
+
+def redirect(location: str, status_code: int = 302) -> Response:
+    """Send the client to `location` (301, 302, 303, 307 or 308)."""
+    if status_code not in (300, 301, 302, 303, 305, 307, 308):
+        raise ValueError(f"{status_code} is not a redirect status")
+    return Response(b"", status_code, {"location": location}, TEXT)
 
 
 def coerce_response(value: Any) -> Response:

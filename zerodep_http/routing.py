@@ -1,4 +1,5 @@
-"""URL patterns to handlers: a dict for literal paths, regexes for the rest."""
+"""URL patterns to handlers: a dict for literal paths, regexes for the rest;
+and back, route names to paths (`Router.build`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 # name -> (regex, conversion); a conversion that raises ValueError means
 # "this route does not match" (say, an int too long for int()).
@@ -18,6 +20,9 @@ CONVERTERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "path": (r".+", str),
 }
 _PLACEHOLDER = re.compile(r"<(?:([A-Za-z_][A-Za-z0-9_]*):)?([A-Za-z_][A-Za-z0-9_]*)>")
+# Characters a path segment keeps unencoded when a URL is built (RFC 3986
+# pchar less what would change how the path is read back).
+_SEGMENT_SAFE = "-._~!$&'()*+,;=:@"
 
 
 @dataclass(slots=True)
@@ -39,6 +44,7 @@ class Route:
     conversions: dict[str, Callable[[str], Any]]
     endpoints: dict[str, Endpoint] = field(default_factory=dict)
     allow: str = ""
+    name: str | None = None
 
     def add(self, methods: list[str], endpoint: Endpoint) -> None:
         for method in methods:
@@ -56,12 +62,44 @@ class Route:
             endpoint = self.endpoints.get("GET")
         return endpoint
 
+    def build(self, params: dict[str, Any]) -> str:
+        """The path of this route for `params` (consumed), percent-encoded;
+        ValueError for a missing parameter or a value its converter would
+        not match."""
+        parts, position = [], 0
+        for match in _PLACEHOLDER.finditer(self.pattern):
+            converter, name = match.group(1) or "str", match.group(2)
+            if name not in params:
+                raise ValueError(f"route {self.name!r} ({self.pattern}) needs a value for {name!r}")
+            value = params.pop(name)
+            text = _to_url_text(converter, value)
+            regex = CONVERTERS[converter][0]
+            if re.fullmatch(regex, text) is None:
+                raise ValueError(f"{value!r} is not a valid <{converter}:{name}> "
+                                 f"for route {self.name!r} ({self.pattern})")
+            parts.append(quote(self.pattern[position:match.start()], safe="/" + _SEGMENT_SAFE))
+            parts.append(quote(text, safe=("/" if converter == "path" else "") + _SEGMENT_SAFE))
+            position = match.end()
+        parts.append(quote(self.pattern[position:], safe="/" + _SEGMENT_SAFE))
+        return "".join(parts)
+
     def convert(self, match: re.Match[str]) -> dict[str, Any] | None:
         try:
             return {name: self.conversions[name](value)
                     for name, value in match.groupdict().items()}
         except ValueError:
             return None
+
+
+def _to_url_text(converter: str, value: Any) -> str:
+    """A parameter as its converter reads it back: ints and floats as
+    numbers (not bools), strings as they are."""
+    if converter in ("int", "float"):
+        if isinstance(value, bool) or not isinstance(value, (int, float) if converter == "float"
+                                                     else int):
+            raise ValueError(f"<{converter}:...> needs a number, not {value!r}")
+        return repr(value) if isinstance(value, float) else str(value)
+    return str(value)
 
 
 def compile_pattern(pattern: str) -> tuple[re.Pattern[str] | None, dict[str, Callable[[str], Any]]]:
@@ -100,18 +138,33 @@ class Router:
     def __init__(self) -> None:
         self.literal: dict[str, Route] = {}
         self.patterns: list[Route] = []
+        self.names: dict[str, Route] = {}
         self._by_pattern: dict[str, Route] = {}
 
-    def add(self, pattern: str, methods: list[str], function: Callable[..., Any]) -> None:
+    def add(self, pattern: str, methods: list[str], function: Callable[..., Any],
+            name: str | None = None) -> Route:
+        """Route `methods` on `pattern` to `function` under `name` (default:
+        the function's name). A pattern may have several names (one per
+        handler, say), but a name only one pattern."""
+        name = name or getattr(function, "__name__", None) or pattern
+        named = self.names.get(name)
+        if named is not None and named.pattern != pattern:
+            raise ValueError(f"route name {name!r} is already used by {named.pattern}; "
+                             f"pass another name=")
         route = self._by_pattern.get(pattern)
         if route is None:
             regex, conversions = compile_pattern(pattern)
-            route = self._by_pattern[pattern] = Route(pattern, regex, conversions)
+            route = self._by_pattern[pattern] = Route(pattern, regex, conversions, name=name)
             if regex is None:
                 self.literal[pattern] = route
             else:
                 self.patterns.append(route)
         route.add([method.upper() for method in methods], Endpoint.wrap(function))
+        self.names[name] = route
+        return route
+
+    def routes(self) -> list[Route]:
+        return [*self.literal.values(), *self.patterns]
 
     def resolve(self, method: str, path: str) -> tuple[Route, dict[str, Any]] | None:
         """The first route for `path` that takes `method`, else the first for

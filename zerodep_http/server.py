@@ -6,7 +6,7 @@ import asyncio
 import socket
 import ssl
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import replace
 from email.utils import formatdate
 from time import monotonic
@@ -14,11 +14,13 @@ from typing import TYPE_CHECKING, Protocol
 
 from . import defaults
 from .acceptor import Acceptor
-from .protocol import ConnectionSettings, HTTPProtocol
+from .protocol import APP, BODY, STREAM, ConnectionSettings, HTTPProtocol
 from .responses import Response
 
 if TYPE_CHECKING:
     from .exchange import Application
+
+_HANDLING = frozenset({BODY, APP, STREAM})
 
 
 class Balance(Protocol):
@@ -35,6 +37,7 @@ class Connection(Protocol):
     the protocols they switch to."""
 
     deadline: float | None
+    phase: str
 
     def on_deadline(self) -> None: ...
     def going_away(self) -> None: ...
@@ -65,6 +68,10 @@ class Server:
         self.health_path = health_path
         self.ready_path = ready_path
         self.requests_served = 0
+        # When `requests_served` reaches it, `on_max_requests()` is called,
+        # once, at that moment (the supervisor's --max-requests); 0: never.
+        self.max_requests = 0
+        self.on_max_requests: Callable[[], None] | None = None
         self.date_line = self._date_line(time.time())
         self.balance = balance
         self._acceptors: list[Acceptor] = []
@@ -103,6 +110,10 @@ class Server:
 
     def open_connections(self) -> int:
         return len(self.connections) + sum(a.setting_up for a in self._acceptors)
+
+    def requests_in_progress(self) -> int:
+        """Requests between a whole head and the end of their response."""
+        return sum(c.phase in _HANDLING for c in self.connections)
 
     def connections_changed(self) -> None:
         if self.balance is not None:

@@ -18,6 +18,7 @@ from typing import Any
 
 from . import defaults
 from .exchange import Application
+from .lifecycle import StartupFailed
 from .listeners import BindError, bind_tcp, bind_unix, format_address, remove_unix
 from .parser import Limits
 from .protocol import ConnectionSettings
@@ -49,7 +50,7 @@ class LocalServer:
                     read_timeout: float = defaults.READ_TIMEOUT,
                     limits: Limits = defaults.LIMITS,
                     forwarded_allow_ips: str | Iterable[str] = defaults.FORWARDED_ALLOW_IPS,
-                    proxy_protocol: bool = False,
+                    proxy_protocol: bool = False, root_path: str = "",
                     ws_max_message_size: int = defaults.WS_MAX_MESSAGE_SIZE,
                     ws_ping_interval: float = defaults.WS_PING_INTERVAL,
                     ws_ping_timeout: float = defaults.WS_PING_TIMEOUT) -> None:
@@ -59,6 +60,7 @@ class LocalServer:
         `forwarded_allow_ips` (addresses, networks, `*`) are the peers whose
         `Forwarded` / `X-Forwarded-*` headers (and PROXY protocol header,
         with `proxy_protocol`) set `request.client_addr` and `request.scheme`.
+        `root_path` is the prefix under which a proxy mounts the app.
         The `ws_*` options are the command line's `--ws-*` settings.
         """
         if isinstance(forwarded_allow_ips, str):
@@ -66,8 +68,9 @@ class LocalServer:
         settings = ConnectionSettings(
             limits=limits, keep_alive=keep_alive, read_timeout=read_timeout,
             forwarded_allow_ips=IPAllowList.parse(forwarded_allow_ips),
-            proxy_protocol=proxy_protocol, ws_max_message_size=ws_max_message_size,
-            ws_ping_interval=ws_ping_interval, ws_ping_timeout=ws_ping_timeout)
+            proxy_protocol=proxy_protocol, root_path=root_path.rstrip("/"),
+            ws_max_message_size=ws_max_message_size, ws_ping_interval=ws_ping_interval,
+            ws_ping_timeout=ws_ping_timeout)
         if socket is not None:
             sock = bind_unix(socket, backlog=backlog)
         else:
@@ -78,6 +81,9 @@ class LocalServer:
         self._force_stop = asyncio.Event()
         server = Server(self.application, settings)
         try:
+            startup = getattr(self.application, "startup", None)
+            if startup is not None:
+                await startup()
             await server.start([sock], ssl_context=ssl_context, backlog=backlog)
             address = sock.getsockname()
             if socket is None:
@@ -88,7 +94,11 @@ class LocalServer:
                      where if socket is not None else f"{scheme}://{where}", os.getpid())
             await stop.wait()
             log.info("Shutting down: draining %d connection(s)", len(server.connections))
+            give_up = self._loop.time() + graceful_timeout
             await server.shutdown(graceful_timeout, self._force_stop)
+            cleanup = getattr(self.application, "cleanup", None)
+            if cleanup is not None:
+                await cleanup(max(0.0, give_up - self._loop.time()))
         finally:
             sock.close()
             if socket is not None:
@@ -132,6 +142,9 @@ class LocalServer:
         except BindError as exc:
             log.error("%s", exc)
             raise SystemExit(1) from None
+        except StartupFailed as exc:
+            log.error("Cannot serve: %s", exc)
+            raise SystemExit(3) from None
 
     def _on_stop_signal(self) -> None:
         if self._stop is not None and self._stop.is_set():

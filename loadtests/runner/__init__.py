@@ -1,13 +1,14 @@
 """The locust runner behind `python -m loadtests`, one concept a module:
 
 - cli: the command line;
-- processes: process groups, and what /proc says about a process;
 - server: the zerodep-http master, followed through its log;
 - load: locust, headless, in a process of its own;
 - scenarios: what is done to the master while locust runs (hup, kill9, term);
 - probes: the requests the term scenario holds open across the TERM;
 - report: locust's results read back, checked and summed up;
 - run: one run, from starting the server to summary.json.
+
+Process groups and /proc are `loadtests.processes`, shared with the scripts.
 """
 
 from __future__ import annotations

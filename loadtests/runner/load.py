@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 
 from . import ROOT, RunError
-from .processes import free_port, signal_group, stop_group
+from ..processes import free_port, start, stop
 
 LOCUST_DIR = ROOT / "loadtests" / "locust"
 
@@ -45,9 +45,7 @@ class Locust:
         self._reader: threading.Thread | None = None
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(self.command, cwd=ROOT, env=self.env, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+        self.proc = start(self.command, cwd=ROOT, env=self.env, stdout=subprocess.PIPE)
         self._reader = threading.Thread(target=self._read, name="locust-log", daemon=True)
         self._reader.start()
 
@@ -70,10 +68,10 @@ class Locust:
             raise RunError(f"locust did not finish within {timeout:.0f} s; see {self.log_path}") from None
         if self._reader is not None:
             self._reader.join(5)
-        signal_group(self.proc.pid, signal.SIGKILL)   # its --processes children, if any are left
+        stop(self.proc, 0, None)   # its --processes children, if any are left
         return code
 
     def stop(self) -> None:
         """SIGTERM makes locust stop and still write its reports; SIGKILL after 15 s."""
         if self.proc is not None:
-            stop_group(self.proc, signal.SIGTERM, 15)
+            stop(self.proc, 15, signal.SIGTERM)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .probes import SlowProbe, StreamProbe, refused_now
-from .processes import held_connections, socket_inodes, wait_stopped
+from ..processes import held_connections, socket_inodes, wait_stopped
 from .server import READY_TIMEOUT, Server, stop_timeout
 
 # The master's crash-loop rule (supervisor/master.py): this many deaths within

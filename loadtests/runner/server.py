@@ -5,7 +5,6 @@ and reloads from what the master says, not by polling."""
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import re
 import signal
@@ -17,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from . import ROOT, RunError
-from .processes import children_of, signal_group, stop_group
+from ..processes import children_of, pinned, start, stop
 
 #: How long the server may take to serve, and to stop after TERM beyond its
 #: own graceful timeout.
@@ -25,7 +24,7 @@ READY_TIMEOUT = 30.0
 STOP_MARGIN = 10.0
 
 LISTENING = re.compile(r"Listening at: http://([0-9.]+):([0-9]+) \(([0-9]+)\)")
-SERVING_ALL = re.compile(r"Serving with ([0-9]+) workers")
+SERVING_ALL = re.compile(r"Serving with ([0-9]+) workers?")
 WORKER_SERVING = re.compile(r"Worker ([0-9]+) serving \(generation ([0-9]+)\)")
 WORKER_GONE = re.compile(r"Worker ([0-9]+) (?:of .* )?(was killed by (\w+)|exited with status (-?[0-9]+))")
 RELOAD_DONE = re.compile(r"Reload complete: generation ([0-9]+)")
@@ -53,10 +52,11 @@ class Server:
     """The zerodep-http master (and its workers), in a process group of its own."""
 
     def __init__(self, app: str, workers: int, extra: list[str], static_dir: str, log_path: Path,
-                 verbose: bool) -> None:
+                 verbose: bool, python: str = sys.executable, cpus: str | None = None) -> None:
         self.workers = workers
-        self.command = [sys.executable, "-m", "zerodep_http", app, "-b", "127.0.0.1:0",
-                        "-w", str(workers), "--error-logfile", "-", "--log-level", "info", *extra]
+        self.command = pinned(cpus, [python, "-m", "zerodep_http", app, "-b", "127.0.0.1:0",
+                                     "-w", str(workers), "--error-logfile", "-",
+                                     "--log-level", "info", *extra])
         env = dict(os.environ)   # run from ROOT, `python -m` finds loadtests.apps
         env["LOADTEST_STATIC_DIR"] = static_dir
         env["PYTHONUNBUFFERED"] = "1"
@@ -79,9 +79,7 @@ class Server:
         return f"http://127.0.0.1:{self.log.port}"
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(self.command, cwd=ROOT, env=self.env, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     start_new_session=True)
+        self.proc = start(self.command, cwd=ROOT, env=self.env, stderr=subprocess.PIPE)
         self._reader = threading.Thread(target=self._read, name="server-log", daemon=True)
         self._reader.start()
         if not self.wait_for(lambda log: log.ready, READY_TIMEOUT):
@@ -159,36 +157,31 @@ class Server:
             return sorted(self.log.serving & children)
 
     def stop(self, timeout: float) -> None:
-        """Graceful stop (TERM to the master), timed; SIGKILL to the group after `timeout`."""
+        """Graceful stop (TERM to the master alone: its drain stops the
+        workers), timed; SIGKILL to the group after `timeout`."""
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            started = time.monotonic()
-            with contextlib.suppress(ProcessLookupError):
-                self.signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-                self.stop_seconds = time.monotonic() - started
-            except subprocess.TimeoutExpired:
-                pass
-        self.wait_exit(0)
+        running = self.proc.poll() is None
+        started = time.monotonic()
+        self.exit_code = stop(self.proc, timeout, signal.SIGTERM, leader_only=True)
+        if running and self.exit_code is not None:
+            self.stop_seconds = time.monotonic() - started
+        self._join_reader()
 
     def wait_exit(self, timeout: float) -> int | None:
         """The master's exit status once it exited within `timeout` (SIGKILL to
-        the group after that); also reaps its leftover workers."""
-        try:
-            self.exit_code = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            stop_group(self.proc, signal.SIGKILL, 0)
-            self.exit_code = None
-        signal_group(self.pid, signal.SIGKILL)   # a worker that outlived the master
-        if self._reader is not None:
-            self._reader.join(5)
+        the group after that); also stops its leftover workers."""
+        self.exit_code = stop(self.proc, timeout, None)
+        self._join_reader()
         return self.exit_code
 
     def kill(self) -> None:
         if self.proc is not None:
-            stop_group(self.proc, signal.SIGKILL, 0)
+            stop(self.proc, 0, signal.SIGKILL)
+
+    def _join_reader(self) -> None:
+        if self._reader is not None:
+            self._reader.join(5)
 
 
 def server_option(args: argparse.Namespace, name: str, default: float) -> float:
