@@ -244,7 +244,9 @@ def test_rolling_restart_and_reloads_behind_haproxy(serve, tmp_path):
     # A drain closed the WebSocket wherever it was: at least at b's TERM
     # (it was on b by then, if not before) and at the reload.
     assert websocket.going_away >= 2
-    assert len(websocket.greetings) == websocket.going_away + 1
+    # Every connection but the last ended with a 1001 (the last one too if
+    # the test stopped the client before it reconnected).
+    assert websocket.going_away <= len(websocket.greetings) <= websocket.going_away + 1
     assert {tuple(g.split()[::2]) for g in websocket.greetings} <= {("a", CLIENT_ADDR),
                                                                     ("b", CLIENT_ADDR)}
     # The PROXY header (a) and X-Forwarded-For (b) both carry the real client.
