@@ -585,6 +585,45 @@ def test_a_drain_closes_every_websocket_with_1001(serve, seen):
     assert sorted(seen.of("disconnect")) == [(1001, "server going away")] * 6
 
 
+def test_a_drain_waits_for_handlers_and_cancels_those_that_wait_elsewhere(serve):
+    app = App()
+    outcome = Recorder()
+    never = asyncio.Event()
+
+    @app.websocket("/cleanup")
+    async def cleanup(request, ws):
+        try:
+            await ws.receive()
+        except WebSocketDisconnect as exc:
+            await asyncio.sleep(0.2)  # cleanup that takes a while: the drain waits
+            outcome.add(("cleaned up", exc.code))
+
+    @app.websocket("/feed")
+    async def feed(request, ws):
+        await ws.accept()
+        try:
+            await never.wait()  # events to send, say: never the WebSocket
+        except asyncio.CancelledError:
+            outcome.add(("feed cancelled",))
+            raise
+
+    server = serve(app, graceful_timeout=60.0)
+    clients = [RawWebSocket(server.address, path) for path in ("/cleanup", "/feed")]
+    try:
+        stopping = threading.Thread(target=server.stop)
+        stopping.start()
+        for client in clients:
+            _, closing = client.read_until_close()
+            assert closing.close_code == 1001
+            client.send(close(1001))
+        stopping.join(15)  # the feed handler is cancelled after the close timeout
+        assert not stopping.is_alive()
+    finally:
+        for client in clients:
+            client.close()
+    assert sorted(outcome.items) == [("cleaned up", 1001), ("feed cancelled",)]
+
+
 def test_a_handshake_accepted_during_the_drain_is_closed_at_once(serve):
     app = App()
     go_on = asyncio.Event()

@@ -219,8 +219,7 @@ class App:
         `async def handler(request, ws, **params)` (see `websocket`); `name`
         as for `route`."""
         def register(handler: Handler) -> Handler:
-            self.route(pattern, name=name)(
-                websocket_endpoint(handler, lambda: self.websocket_origins))
+            self.route(pattern, name=name)(websocket_endpoint(handler, self))
             return handler
 
         return register

@@ -21,12 +21,18 @@ response). Then, in this order:
    any handler that raises (`abort(401)` is a 401, a bug a 500).
 
 The handler runs in its own task because the App's coroutine must have
-returned its response before the connection can write the 101. After the
-101 the task goes on by itself: when the handler returns the WebSocket is
-closed with 1000, or 1011 if it raised (and the traceback is logged); a
-`WebSocketDisconnect` it lets through is a normal end. permessage-deflate
-is accepted when the client offers it, with small windows (`_DEFLATE`):
-an idle connection holds no compression memory.
+returned its response before the connection can write the 101; the task
+is the app's spawned work (`app.spawn`), so that a drain waits for
+handlers to finish what they do after their `WebSocketDisconnect(1001)`.
+After the 101 the task goes on by itself: when the handler returns the
+WebSocket is closed with 1000, or 1011 if it raised (and the traceback is
+logged); a `WebSocketDisconnect` it lets through is a normal end. A
+handler still running `WS_CLOSE_TIMEOUT` seconds after a drain closed its
+WebSocket (it waits for something else than the WebSocket, say a queue
+of events to send) is cancelled, so that it does not hold the drain for
+its whole graceful timeout. permessage-deflate is accepted when the client
+offers it, with small windows (`_DEFLATE`): an idle connection holds no
+compression memory.
 """
 
 from __future__ import annotations
@@ -37,8 +43,9 @@ import inspect
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
+from .defaults import WS_CLOSE_TIMEOUT
 from .exceptions import HTTPException
 from .requests import Request
 from .responses import SwitchProtocol, _json_encode
@@ -66,9 +73,15 @@ _ACCEPTING = "accepting"    # accepted; the 101 is on its way
 _OPEN = "open"              # the 101 went out: the channel carries messages
 _REFUSED = "refused"        # answered with an HTTP error instead
 
-# Handler tasks, held so that one waiting on something nobody else holds is
-# not collected while it waits.
-_running: set[asyncio.Task[None]] = set()
+
+
+class WebSocketHost(Protocol):
+    """What a WebSocket route needs of its app."""
+
+    #: Origins whose pages may open the app's WebSockets (None: any).
+    websocket_origins: list[str] | None
+
+    def spawn(self, awaitable: Awaitable[Any]) -> asyncio.Future[Any]: ...
 
 
 class WebSocket:
@@ -79,7 +92,7 @@ class WebSocket:
     """
 
     __slots__ = ("request", "subprotocols", "subprotocol", "_upgrade", "_decision", "_state",
-                 "_channel", "_opened", "_deflate")
+                 "_channel", "_opened", "_deflate", "_task")
 
     def __init__(self, request: Request, upgrade: UpgradeRequest,
                  decision: asyncio.Future[Any]) -> None:
@@ -92,6 +105,7 @@ class WebSocket:
         self._channel: WebSocketChannel | None = None
         self._opened: asyncio.Future[None] | None = None
         self._deflate: DeflateParameters | None = None
+        self._task: asyncio.Future[None] | None = None  # the handler's
 
     async def accept(self, subprotocol: str | None = None,
                      headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None) -> None:
@@ -125,8 +139,22 @@ class WebSocket:
 
     def _open_channel(self, settings: Any) -> WebSocketChannel:
         """The protocol the connection switches to (`SwitchProtocol`)."""
-        self._channel = WebSocketChannel(settings, self._deflate, self._opened)  # type: ignore[arg-type]
+        self._channel = WebSocketChannel(settings, self._deflate, self._opened,  # type: ignore[arg-type]
+                                         self._drained)
         return self._channel
+
+    def _drained(self) -> None:
+        """A drain closed the WebSocket: the handler gets a few seconds to
+        finish, then it is cancelled."""
+        task = self._task
+        if task is not None and not task.done():
+            task.get_loop().call_later(WS_CLOSE_TIMEOUT, self._cancel_handler)
+
+    def _cancel_handler(self) -> None:
+        if self._task is not None and not self._task.done():
+            log.warning("Cancelled the WebSocket handler of %s, still running %.0f s after "
+                        "the drain closed its WebSocket", self.request.path, WS_CLOSE_TIMEOUT)
+            self._task.cancel()
 
     async def _open(self) -> WebSocketChannel:
         """The channel, accepting the handshake first if nobody did."""
@@ -212,16 +240,14 @@ class WebSocket:
 Handler = Callable[..., Awaitable[None]]
 
 
-def websocket_endpoint(handler: Handler, origins: Callable[[], Iterable[str] | None]
-                       ) -> Callable[..., Awaitable[Any]]:
-    """The GET endpoint that runs `handler`'s handshakes; `origins()` gives
-    the allowed origins (None: any)."""
+def websocket_endpoint(handler: Handler, app: WebSocketHost) -> Callable[..., Awaitable[Any]]:
+    """The GET endpoint that runs `handler`'s handshakes for `app`."""
     if not inspect.iscoroutinefunction(handler):
         raise TypeError(f"a WebSocket handler must be an async function, not {handler!r}")
 
     async def endpoint(request: Request, **params: Any) -> Any:
         headers = request.headers
-        allowed = origins()
+        allowed = app.websocket_origins
         if allowed is not None and not origin_allowed(headers.get("origin"), allowed):
             raise HTTPException(403, "cross-site WebSocket handshake refused")
         if not is_upgrade_request(headers):
@@ -233,9 +259,10 @@ def websocket_endpoint(handler: Handler, origins: Callable[[], Iterable[str] | N
             raise HTTPException(exc.status, exc.reason, dict(exc.headers)) from None
         decision = asyncio.get_running_loop().create_future()
         ws = WebSocket(request, upgrade, decision)
-        task = asyncio.ensure_future(_run(handler, request, ws, params))
-        _running.add(task)
-        task.add_done_callback(_running.discard)
+        # The app being served waits for its spawned work when it drains
+        # (this app, or the one it is mounted in).
+        spawn = getattr(request.app, "spawn", app.spawn)
+        task = ws._task = spawn(_run(handler, request, ws, params))
         try:
             return await decision
         except asyncio.CancelledError:

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .defaults import WS_CLOSE_TIMEOUT
@@ -53,17 +54,18 @@ class WebSocketChannel(asyncio.Protocol):
     """An open WebSocket: messages in, messages out, on one transport.
 
     `settings` are the connection's (`protocol.ConnectionSettings`: the
-    `ws_*` fields); `opened` is resolved once the transport is here.
+    `ws_*` fields); `opened` is resolved once the transport is here;
+    `drained()` is called when the connection ends after `going_away()`.
     """
 
     __slots__ = (
         "_connection", "_transport", "_loop", "_opened", "_ping_interval", "_ping_timeout",
         "_messages", "_unread", "_receiver", "_reading_paused", "_write_paused", "_writers",
-        "_closed", "_timer", "_awaiting_pong",
+        "_closed", "_timer", "_awaiting_pong", "_drained", "_going_away",
     )
 
     def __init__(self, settings: Any, deflate: DeflateParameters | None,
-                 opened: asyncio.Future[None]) -> None:
+                 opened: asyncio.Future[None], drained: Callable[[], None]) -> None:
         self._connection = WebSocketConnection(
             max_message_size=settings.ws_max_message_size, deflate=deflate)
         self._ping_interval: float = settings.ws_ping_interval
@@ -82,6 +84,8 @@ class WebSocketChannel(asyncio.Protocol):
         # The one timer that runs: next ping, pong overdue, or close overdue.
         self._timer: asyncio.TimerHandle | None = None
         self._awaiting_pong = False
+        self._drained = drained
+        self._going_away = False
 
     # -- what the application calls -------------------------------------------
 
@@ -141,6 +145,7 @@ class WebSocketChannel(asyncio.Protocol):
 
     def going_away(self) -> None:
         """The server drains: close with 1001 Going Away."""
+        self._going_away = True
         self.close(CloseCode.GOING_AWAY, "server going away")
 
     # -- asyncio callbacks ----------------------------------------------------
@@ -171,6 +176,8 @@ class WebSocketChannel(asyncio.Protocol):
         for waiter in writers:
             if not waiter.done():
                 waiter.set_exception(WebSocketDisconnect(*self._closed))
+        if self._going_away:
+            self._drained()
 
     def pause_writing(self) -> None:
         self._write_paused = True
