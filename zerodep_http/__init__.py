@@ -5,10 +5,19 @@ from .exceptions import HTTPException, abort
 from .files import FileResponse
 from .requests import Request
 from .responses import JSONResponse, Response, StreamingResponse, redirect
-from .websocket import WebSocket, WebSocketDisconnect
+from .ws_errors import WebSocketDisconnect
 
 __all__ = [
     "App", "FileResponse", "HTTPException", "JSONResponse", "Request", "Response",
     "StreamingResponse", "WebSocket", "WebSocketDisconnect", "abort", "redirect",
 ]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    # `WebSocket` is loaded when first asked for: an app without WebSocket
+    # routes never loads the WebSocket modules.
+    if name == "WebSocket":
+        from .websocket import WebSocket
+        return WebSocket
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

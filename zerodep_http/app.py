@@ -29,7 +29,6 @@ from .routing import Endpoint, Router
 from .serving import LocalServer
 from .sessions import SessionSerializer, session_cookie_header
 from .vary import add_vary
-from .websocket import websocket_endpoint
 
 log = logging.getLogger("zerodep_http.error")
 
@@ -218,6 +217,9 @@ class App:
         """Serve WebSocket handshakes at `pattern` with
         `async def handler(request, ws, **params)` (see `websocket`); `name`
         as for `route`."""
+        # Imported here: an app without WebSocket routes never loads them.
+        from .websocket import websocket_endpoint
+
         def register(handler: Handler) -> Handler:
             self.route(pattern, name=name)(websocket_endpoint(handler, self))
             return handler
