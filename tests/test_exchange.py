@@ -381,3 +381,51 @@ def test_a_file_goes_out_on_a_loop_without_sendfile(serve, raw_client, tmp_path,
     path.write_bytes(os.urandom(1_000_000))
     client = raw_client(serve(LocalServer(Sender(str(path)))))
     assert client.request("GET", "/").body == path.read_bytes()[10:]
+
+
+class Limited:
+    """Reads the whole body; says what each path's body may weigh (or
+    nothing, without `body_limit` at all)."""
+
+    def __init__(self, limits: dict[str, int | None] | None) -> None:
+        self.asked: list[str] = []
+        if limits is not None:
+            def body_limit(request):
+                self.asked.append(request.path)
+                return limits.get(request.path)
+            self.body_limit = body_limit
+
+    async def handle(self, request):
+        pieces = [request.body]
+        try:
+            while piece := await request.channel.receive():
+                pieces.append(piece)
+        except BodyError as exc:  # a chunked body counted past the limit as it arrived
+            return Response(exc.message, exc.status_code)
+        return Response(b"%d" % len(b"".join(pieces)))
+
+
+@pytest.mark.parametrize("limits, path, size, status", [
+    ({"/big": 5000}, "/big", 5000, 200),    # above the server's 1000
+    ({"/big": 5000}, "/big", 5001, 413),
+    ({"/small": 10}, "/small", 11, 413),    # below it
+    ({"/small": 10}, "/other", 1000, 200),  # None: the server's limit
+    ({"/small": 10}, "/other", 1001, 413),
+    (None, "/any", 1001, 413),              # no body_limit: the server's limit
+])
+@pytest.mark.parametrize("chunked", [False, True])
+def test_the_application_sets_each_request_body_limit(serve, raw_client, limits, path, size,
+                                                      status, chunked):
+    app = Limited(limits)
+    client = raw_client(serve(LocalServer(app), limits=Limits(body_size=1000)))
+    body = b"x" * size
+    response = (client.request("POST", path, chunks=[body[:size // 2], body[size // 2:]])
+                if chunked else client.request("POST", path, body=body))
+    assert response.status == status
+    if status == 200:
+        assert response.body == b"%d" % size
+        assert client.request("GET", "/").body == b"0"  # a request without a body...
+    else:
+        assert response.closes
+    if limits is not None:
+        assert app.asked == [path]  # ...is not asked about

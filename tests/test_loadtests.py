@@ -236,6 +236,7 @@ def test_static_content_is_the_same_wherever_it_is_generated(tmp_path):
 @pytest.mark.parametrize("command", [
     ["loadtests/bench.py"], ["loadtests/spread.py"], ["loadtests/reloads.py"],
     ["loadtests/instructions.py"], ["-m", "loadtests.bench"], ["-m", "loadtests.spread"],
+    ["loadtests/upload_bench.py"], ["-m", "loadtests.upload_bench"],
 ])
 def test_every_script_runs_by_its_path_and_as_a_module(command):
     proc = subprocess.run([sys.executable, *command, "--help"], cwd=ROOT, capture_output=True,

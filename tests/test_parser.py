@@ -644,11 +644,44 @@ def test_error_status_does_not_depend_on_split(raw: bytes) -> None:
 
 
 def test_declared_body_over_limit_fails_before_the_body() -> None:
+    """The head comes out first (the caller may set the message's own
+    limit), then the declared length fails before any body byte is read."""
     parser = RequestParser(Limits(body_size=10))
     parser.feed(http(b"POST / HTTP/1.1", b"Host: a", b"Content-Length: 11"))
+    assert parser.next_event().content_length == 11
     with pytest.raises(ProtocolError) as info:
         parser.next_event()
     assert info.value.status == 413
+
+
+@pytest.mark.parametrize("limit, status", [(10, 413), (11, None)])
+@pytest.mark.parametrize("framing", ["declared", "chunked"])
+def test_a_message_limit_set_after_the_head_wins_both_ways(limit, status, framing) -> None:
+    """A limit set between the head and the next event holds for that
+    message only, above the default or below it; the next head restores
+    the default."""
+    if framing == "declared":
+        raw = http(b"POST / HTTP/1.1", b"Host: a", b"Content-Length: 11", body=b"x" * 11)
+    else:
+        raw = chunked(body=b"6\r\nxxxxxx\r\n5\r\nxxxxx\r\n0\r\n\r\n")
+    for default in (5, 100):
+        parser = RequestParser(Limits(body_size=default))
+        parser.feed(raw + raw)
+        assert isinstance(parser.next_event(), RequestHead)
+        parser.body_limit = limit
+        if status is not None:
+            with pytest.raises(ProtocolError) as info:
+                while parser.next_event() is not END_OF_MESSAGE:
+                    pass
+            assert info.value.status == status
+            continue
+        body = b""
+        while (event := parser.next_event()) is not END_OF_MESSAGE:
+            body += event
+        assert body == b"x" * 11
+        parser.start_next_message()
+        assert isinstance(parser.next_event(), RequestHead)
+        assert parser.body_limit == default
 
 
 def test_chunk_over_limit_fails_before_its_data() -> None:

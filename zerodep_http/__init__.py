@@ -5,11 +5,12 @@ from .exceptions import HTTPException, abort
 from .files import FileResponse
 from .requests import Request
 from .responses import JSONResponse, Response, StreamingResponse, redirect
+from .uploads import UploadFile
 from .ws_errors import WebSocketDisconnect
 
 __all__ = [
     "App", "FileResponse", "HTTPException", "JSONResponse", "Request", "Response",
-    "StreamingResponse", "WebSocket", "WebSocketDisconnect", "abort", "redirect",
+    "StreamingResponse", "UploadFile", "WebSocket", "WebSocketDisconnect", "abort", "redirect",
 ]
 __version__ = "0.1.0"
 

@@ -17,17 +17,20 @@ from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from . import defaults
+from .bodies import take_body
 from .compression import accepts_gzip, compress_body, start_gzip_stream
 from .cors import CORSPolicy
 from .exceptions import HTTPException
-from .exchange import Channel, ClientDisconnected
+from .exchange import ClientDisconnected
 from .files import FileResponse, guess_type, resolve_static
 from .lifecycle import Lifecycle
+from .multipart import MultipartLimits
 from .requests import Request
 from .responses import Response, StreamingResponse, coerce_response
 from .routing import Endpoint, Router
 from .serving import LocalServer
 from .sessions import SessionSerializer, session_cookie_header
+from .uploads import FormLimits, MultipartForm
 from .vary import add_vary
 
 log = logging.getLogger("zerodep_http.error")
@@ -79,6 +82,10 @@ class App:
     #: The session cookie: its name, and how long a session lasts.
     session_cookie = "session"
     session_max_age = 31 * 24 * 3600
+    #: What a multipart body may hold (413 past it): fields, files, memory...
+    form_limits = FormLimits()
+    #: ...parts, and header bytes per part.
+    multipart_limits = MultipartLimits()
 
     def __init__(self, *, max_body_size: int | None = None,
                  read_timeout: float | None = None,
@@ -140,14 +147,27 @@ class App:
     # -- registration -------------------------------------------------------
 
     def route(self, pattern: str, methods: list[str] | None = None, *,
-              name: str | None = None) -> Callable[[Handler], Handler]:
+              name: str | None = None, stream: bool = False,
+              max_body_size: int | None = None) -> Callable[[Handler], Handler]:
         """Route `methods` (default GET) on `pattern` to the handler; `name`
-        (default: the handler's name) is what `url_for` knows it by."""
+        (default: the handler's name) is what `url_for` knows it by.
+
+        `stream=True`: the (async) handler runs as soon as the request head
+        is parsed and reads the body with `request.stream()`. `max_body_size`:
+        the largest body this route takes (413 past it), which wins over the
+        app's and the server's limit, above or below them.
+        """
         methods = [method.upper() for method in (methods or ["GET"])]
+        if max_body_size is not None and (isinstance(max_body_size, bool) or not isinstance(
+                max_body_size, int) or max_body_size <= 0):
+            raise ValueError(f"max_body_size must be a positive int, not {max_body_size!r}")
 
         def register(handler: Handler) -> Handler:
+            if stream and not inspect.iscoroutinefunction(handler):
+                raise ValueError(f"a stream=True route needs an async handler, "
+                                 f"not {handler.__name__}")
             self._check_outside_mounts(pattern)
-            self.router.add(pattern, methods, handler, name)
+            self.router.add(pattern, methods, handler, name, stream, max_body_size)
             self._methods.update(methods)
             return handler
 
@@ -315,14 +335,23 @@ class App:
 
     # -- handling -----------------------------------------------------------
 
-    def wants_body(self, request: Request, path: str | None = None) -> bool:
-        """Whether a handler would read this request's body (100-continue)."""
+    def body_limit(self, request: Request) -> int | None:
+        """The route's own `max_body_size` for `request`, if it has one (the
+        connection asks before it reads the body: see `exchange`)."""
+        if not self.router.limits_bodies and not self._mounts:
+            return None  # the common case, at the cost of two looks
+        endpoint = self._endpoint(request)
+        return endpoint.max_body_size if endpoint is not None else None
+
+    def _endpoint(self, request: Request, path: str | None = None) -> Endpoint | None:
+        """The endpoint that would handle `request` (at `path`), mounted
+        apps included; None when none would."""
         path = request.path if path is None else path
         found = self.router.resolve(request.method, path)
         if found is not None:
-            return found[0].endpoint_for(request.method) is not None
+            return found[0].endpoint_for(request.method)
         mounted = self._mounted(path)
-        return mounted is not None and mounted[0].wants_body(request, mounted[1])
+        return mounted[0]._endpoint(request, mounted[1]) if mounted is not None else None
 
     async def handle(self, request: Request, path: str | None = None) -> Response:
         """The response to `request`; never raises for application errors.
@@ -336,7 +365,10 @@ class App:
             path = request.path
         try:
             if request.channel.receiving:
-                await self._receive_body(request, request.channel)
+                form = await take_body(request, self._endpoint(request, path), self.form_limits,
+                                       self.multipart_limits)
+                if form is not None:
+                    return await self._handle_with_form(request, form, path)
             response = None
             for hook in self._before_hooks:
                 result = await _call(hook, request)
@@ -383,16 +415,15 @@ class App:
             response = self._save_session(request, response)
         return response
 
-    async def _receive_body(self, request: Request, channel: Channel) -> None:
-        """Read the rest of the body before any hook or handler runs, unless
-        the client waits for `100 Continue` and no route would take it:
-        then it is never asked to send it."""
-        if channel.expects_continue and not self.wants_body(request):
-            return
-        pieces = [request.body] if request.body else []
-        while piece := await channel.receive():
-            pieces.append(piece)
-        request.body = b"".join(pieces)
+    async def _handle_with_form(self, request: Request, form: MultipartForm,
+                                path: str) -> Response:
+        """`handle` once the body went to `form` (it has all arrived), whose
+        uploads are closed, their temporary files removed, when it is done,
+        whatever happened."""
+        try:
+            return await self.handle(request, path)
+        finally:
+            form.close()
 
     def _match(self, request: Request, path: str
                ) -> tuple[Endpoint, dict[str, Any]] | tuple[App, str] | Response:

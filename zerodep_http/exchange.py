@@ -5,6 +5,13 @@ framing. For each request it builds a `Request` and calls
 `await application.handle(request)`: that is the whole interface. The
 request carries its `channel`, the connection seen from the application:
 
+- **the body's size limit**: before it takes any of a request's body, the
+  connection asks `application.body_limit(request)` if the application
+  has that method. An int is the largest body this request may have (a
+  route's own limit, above or below the server's); None leaves the
+  server's (`Limits.body_size`). A declared length over it is answered
+  413 before any of the body is read, a chunked body as soon as its
+  chunk sizes add up past it.
 - **the request body**: `request.body` already holds it when it arrived
   with the head (the common case). Otherwise `channel.receiving` is True
   and `await channel.receive()` returns the next piece, `b""` at the end.
@@ -91,7 +98,10 @@ class Channel(Protocol):
 
 
 class Application(Protocol):
-    """What a connection serves: the native `App`, and adapters."""
+    """What a connection serves: the native `App`, and adapters.
+
+    It may also define `body_limit(request) -> int | None` (see above).
+    """
 
     async def handle(self, request: Request) -> Response | None: ...
 

@@ -23,7 +23,7 @@ from .exceptions import HTTPException
 
 __all__ = [
     "END_OF_BODY", "END_OF_PART", "MultipartError", "MultipartLimits",
-    "MultipartParser", "MultipartTooLarge", "PartHeaders", "parse_boundary",
+    "MultipartParser", "MultipartTooLarge", "PartHeaders", "is_form_data", "parse_boundary",
     "parse_header_options",
 ]
 
@@ -139,6 +139,13 @@ def parse_header_options(value: str) -> tuple[str, dict[str, str]]:
             raw = _QUOTED_PAIR.sub(r"\1", raw[1:-1])
         options[name] = raw
     return kind.lower(), options
+
+
+def is_form_data(headers: dict[str, str]) -> bool:
+    """Whether a request's Content-Type is `multipart/form-data` (any parameters)."""
+    content_type = headers.get("content-type")
+    return content_type is not None and (
+        content_type.partition(";")[0].strip(" \t").lower() == "multipart/form-data")
 
 
 def parse_boundary(content_type: str) -> bytes:

@@ -196,11 +196,18 @@ class RequestParser:
     request is not parsed before the previous response went out. Once it
     raised a `ProtocolError` it raises it again: a connection that went wrong
     is never parsed further.
+
+    `body_limit` is the largest body the current message may have:
+    `limits.body_size`, unless the caller sets another between the head and
+    the next event (a route's own limit, which the head decides). A
+    declared length is checked against it before any of the body is read,
+    chunked bodies are counted against it as their sizes arrive.
     """
 
     __slots__ = (
         "limits", "buffer", "_state", "_remaining", "_body_received",
         "_line_start", "_lines_seen", "_scanned", "_error", "_short_head", "_valid_host",
+        "body_limit",
     )
 
     def __init__(self, limits: Limits = Limits()) -> None:
@@ -220,6 +227,7 @@ class RequestParser:
         self._short_head = min(limits.request_line, limits.header_field_size - 2)
         # A keep-alive client sends the same Host every time: check it once.
         self._valid_host: str | None = None
+        self.body_limit = limits.body_size
 
 
     @property
@@ -358,7 +366,8 @@ class RequestParser:
                 self._valid_host = host
 
         if "content-length" in headers or "transfer-encoding" in headers:
-            content_length = _content_length(headers, version, limits)
+            content_length = _content_length(headers, version)
+            self.body_limit = limits.body_size  # until the caller sets the message's own
         else:
             content_length = 0
         connection = headers.get("connection")
@@ -380,6 +389,8 @@ class RequestParser:
 
     def _read_fixed_body(self) -> bytes | None:
         remaining = self._remaining
+        if remaining > self.body_limit:  # the declared length, before any of it is read
+            raise ContentTooLarge("declared body over the size limit")
         buffer = self.buffer
         if not buffer:
             return None
@@ -421,7 +432,7 @@ class RequestParser:
                 size = int(match.group(1), 16)
                 del buffer[:end + 2]
                 self._body_received += size
-                if self._body_received > self.limits.body_size:
+                if self._body_received > self.body_limit:
                     raise ContentTooLarge("chunked body over the size limit")
                 self._remaining = size
                 if size:
@@ -538,7 +549,7 @@ def _refuse_transfer_codings(transfer_encoding: str) -> NoReturn:
     raise UnsupportedTransferCoding("only the chunked transfer coding is implemented")
 
 
-def _content_length(headers: dict[str, str], version: str, limits: Limits) -> int | None:
+def _content_length(headers: dict[str, str], version: str) -> int | None:
     """Decide the body framing; None means chunked."""
     transfer_encoding = headers.get("transfer-encoding")
     content_length = headers.get("content-length")
@@ -557,7 +568,4 @@ def _content_length(headers: dict[str, str], version: str, limits: Limits) -> in
     # in front may read such a list differently: refuse rather than guess.
     if _DECIMAL.fullmatch(content_length) is None:
         raise BadRequest("Content-Length is not a single decimal number")
-    length = int(content_length)
-    if length > limits.body_size:
-        raise ContentTooLarge("declared body over the size limit")
-    return length
+    return int(content_length)

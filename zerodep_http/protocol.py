@@ -169,12 +169,16 @@ class HTTPProtocol(asyncio.Protocol):
         "_body_waiter", "_closed_waiter", "_head", "_body_allowed", "_chunked",
         "_content_length", "_sent", "_status", "_write_paused", "_drain_waiters",
         "trusted_proxy", "_proxy_header", "_persistent", "_drop_input", "_streaming",
-        "_switched_to", "__weakref__",
+        "_switched_to", "_body_limit_for", "__weakref__",
     )
 
     def __init__(self, application: Application, settings: ConnectionSettings,
                  owner: ConnectionOwner) -> None:
         self.application = application
+        # What the application says a request's body may weigh, if it says
+        # (see exchange): a route's own limit.
+        self._body_limit_for: Callable[[Request], int | None] | None = getattr(
+            application, "body_limit", None)
         self.settings = settings
         self.owner = owner
         self.parser = RequestParser(settings.limits)
@@ -396,6 +400,10 @@ class HTTPProtocol(asyncio.Protocol):
             self.application, head.http_version, scheme, self)
         self.phase = BODY
         self.receiving = True  # until END_OF_MESSAGE
+        if head.content_length != 0 and self._body_limit_for is not None:
+            limit = self._body_limit_for(self._request)
+            if limit is not None:
+                self.parser.body_limit = limit
         if head.expect_continue:  # else already False: see receive()
             self.expects_continue = head.content_length != 0
         if settings.access_log is not None:
@@ -465,6 +473,9 @@ class HTTPProtocol(asyncio.Protocol):
         """The body will not arrive: `receive()` raises `error` from now on."""
         self.receiving = False
         self._keep_alive = False
+        # The client may still be sending: linger after the answer, so that
+        # it reads the answer rather than a reset.
+        self._drop_input = True
         if self._body_error is None:
             self._body_error = error
         self._wake_body_reader()
@@ -864,6 +875,7 @@ class HTTPProtocol(asyncio.Protocol):
             # and drop what arrives until the client ends its side too.
             self.phase = LINGER
             self.parser = _DISCARD  # type: ignore[assignment]
+            self.receiving = False  # what still arrives is dropped, never parsed
             self.deadline = monotonic() + _LINGER_SECONDS
             if self._reading_paused:
                 self._resume_reading()

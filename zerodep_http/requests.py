@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qs
 
 from .cookies import parse_cookie_header
 from .exceptions import HTTPException
+from .multipart import MultipartLimits, is_form_data
 from .proxy import forwarded_host
 from .sessions import Session
+from .uploads import FormLimits, MultipartForm, UploadFile
 
 _UNSET: Any = object()
 
@@ -31,6 +35,9 @@ class Detached:
     trusted_proxy = False
     root_path = ""
 
+    async def receive(self) -> bytes:
+        return b""
+
     def __getattr__(self, name: str) -> Any:
         raise RuntimeError(f"a request built by hand has no connection ({name})")
 
@@ -45,12 +52,20 @@ class Request:
     fields joined with ", "; `query_params` maps each name to every value
     it was given, in order. `app` is the application serving it, and
     `channel` the connection it came on (an `exchange.Channel`).
+
+    `body` is the whole body, read before hooks and handler run, with two
+    exceptions that keep a large body out of memory: a `multipart/form-data`
+    body that did not all come with its head goes to `form()` and `files` as
+    it arrives (`body` is then b""; read a form through `form()` and
+    `files`, whatever its size), and a `stream=True` route reads its body
+    with `stream()` (`body` holds only the bytes that came with the head,
+    which `stream()` yields first).
     """
 
     __slots__ = (
         "method", "path", "query_string", "headers", "body", "path_params",
         "client_addr", "app", "http_version", "scheme", "channel", "_query_params",
-        "_json", "_cookies", "_session",
+        "_json", "_cookies", "_session", "_form",
     )
 
     def __init__(self, method: str, path: str, query_string: str,
@@ -71,8 +86,8 @@ class Request:
         self.channel = channel
         self._query_params: dict[str, list[str]] | None = None
         self._json: Any = _UNSET
-        # `_cookies` and `_session` stay unset until first used: most
-        # requests never touch them, and every store costs on each request.
+        # `_cookies`, `_session` and `_form` stay unset until first used:
+        # most requests never touch them, and every store costs on each request.
 
     @property
     def query_params(self) -> dict[str, list[str]]:
@@ -136,8 +151,54 @@ class Request:
         return self._json
 
     def form(self) -> dict[str, list[str]]:
-        """An `application/x-www-form-urlencoded` body."""
+        """The fields of a form: a `multipart/form-data` body's (files are
+        in `files`), else the body read as `x-www-form-urlencoded`."""
+        form = self._multipart()
+        if form is not None:
+            return form.fields
         return parse_qs(self.text(), keep_blank_values=True)
+
+    @property
+    def files(self) -> dict[str, list[UploadFile]]:
+        """The files of a `multipart/form-data` body, by field name. Those
+        read as the body arrived are closed (their temporary files removed)
+        once the request was handled."""
+        form = self._multipart()
+        return form.files if form is not None else {}
+
+    def _multipart(self) -> MultipartForm | None:
+        """The multipart form: read as the body arrived, or parsed now from
+        a body that came whole with its head. That one is in memory
+        already, so its uploads stay there: no temporary file to remove."""
+        try:
+            return self._form
+        except AttributeError:
+            pass
+        form = None
+        if self.body and is_form_data(self.headers):
+            limits = getattr(self.app, "form_limits", FormLimits())
+            form = MultipartForm(self.headers["content-type"],
+                                 replace(limits, spool_size=len(self.body)),
+                                 getattr(self.app, "multipart_limits", MultipartLimits()))
+            form.feed(self.body)
+            form.end_of_input()
+        self._form: MultipartForm | None = form
+        return form
+
+    async def stream(self) -> AsyncIterator[bytes]:
+        """The body piece by piece as it arrives, for `stream=True` routes.
+
+        The connection stops reading from the client while the handler does
+        not ask for more, and sends `100 Continue` (if the client waits for
+        it) when the handler first asks. On another route this yields the
+        body that was already read. Either way `body` is b"" afterwards.
+        """
+        first, self.body = self.body, b""
+        if first:
+            yield first
+        receive = self.channel.receive
+        while piece := await receive():
+            yield piece
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.path!r}>"

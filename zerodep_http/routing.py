@@ -27,14 +27,18 @@ _SEGMENT_SAFE = "-._~!$&'()*+,;=:@"
 
 @dataclass(slots=True)
 class Endpoint:
-    """A handler and whether it must run in a thread."""
+    """A handler and whether it must run in a thread; for a route, how it
+    takes the request body (see `App.route`)."""
 
     function: Callable[..., Any]
     is_async: bool
+    stream: bool = False              # the handler reads `request.stream()`
+    max_body_size: int | None = None  # None: the app's or server's limit
 
     @classmethod
-    def wrap(cls, function: Callable[..., Any]) -> Endpoint:
-        return cls(function, inspect.iscoroutinefunction(function))
+    def wrap(cls, function: Callable[..., Any], stream: bool = False,
+             max_body_size: int | None = None) -> Endpoint:
+        return cls(function, inspect.iscoroutinefunction(function), stream, max_body_size)
 
 
 @dataclass(slots=True)
@@ -140,9 +144,12 @@ class Router:
         self.patterns: list[Route] = []
         self.names: dict[str, Route] = {}
         self._by_pattern: dict[str, Route] = {}
+        #: Whether any route has a body size limit of its own.
+        self.limits_bodies = False
 
     def add(self, pattern: str, methods: list[str], function: Callable[..., Any],
-            name: str | None = None) -> Route:
+            name: str | None = None, stream: bool = False,
+            max_body_size: int | None = None) -> Route:
         """Route `methods` on `pattern` to `function` under `name` (default:
         the function's name). A pattern may have several names (one per
         handler, say), but a name only one pattern."""
@@ -159,7 +166,10 @@ class Router:
                 self.literal[pattern] = route
             else:
                 self.patterns.append(route)
-        route.add([method.upper() for method in methods], Endpoint.wrap(function))
+        route.add([method.upper() for method in methods],
+                  Endpoint.wrap(function, stream, max_body_size))
+        if max_body_size is not None:
+            self.limits_bodies = True
         self.names[name] = route
         return route
 
