@@ -305,11 +305,34 @@ SETTINGS: tuple[Setting, ...] = (
         flags=("--env-file",),
         not_in_file="the files are read before it"),
     Setting(
+        "interface", c.Choice(("auto", "native", "asgi", "wsgi"), "auto, native, asgi or wsgi"),
+        "auto",
+        "What kind of application `app` names: `native` a zerodep_http `App`, `asgi` an "
+        "ASGI 3 application, `wsgi` a WSGI (PEP 3333) one. `auto` tells them apart: an "
+        "`App`; an async callable `(scope, receive, send)`; a callable "
+        "`(environ, start_response)`.",
+        flags=("--interface",)),
+    Setting(
+        "threads", _POSITIVE, defaults.THREADS,
+        "Threads per worker that run a WSGI application's requests (more wait their "
+        "turn). The event loop never runs WSGI code, and a response goes out from "
+        "the loop, so a slow client does not hold a thread once the application is done.",
+        flags=("--threads",)),
+    Setting(
+        "lifespan", c.Choice(("auto", "on", "off"), "auto, on or off"), defaults.LIFESPAN,
+        "ASGI lifespan (startup and shutdown events): `on` requires the application "
+        "to speak it, `auto` goes on without it when the application does not, `off` "
+        "never sends it. A failed startup is a failed boot in every mode.",
+        flags=("--lifespan",)),
+    Setting(
         "root_path", c.Text("empty, or a path starting with '/' and not ending with '/', "
                             "e.g. /api", check=c.check_root_path, optional=True,
                             metavar="PREFIX"),
         None,
-        "The path prefix under which a proxy mounts the application.",
+        "The path prefix under which a proxy mounts the application. ASGI "
+        "applications get it as `root_path` (their `path` carries it too) and WSGI "
+        "ones as `SCRIPT_NAME` (split off `PATH_INFO`), whether the proxy passes the "
+        "prefix on or strips it: a path that starts with it is taken to carry it.",
         flags=("--root-path",)),
     Setting(
         "reload", c.Flag(), False,

@@ -37,7 +37,7 @@ def _with_app_settings(config: Config) -> Config:
     as the value that applies, with its source."""
     _import_from_working_directory()
     try:
-        app = load_app(config.app)
+        app = load_app(config.app, config.interface)
     except Exception as exc:  # noqa: BLE001 - reported in one line, as a bad setting is
         print(f"error: cannot load the application {config.app or DEMO_APP}: {exc}",
               file=sys.stderr)

@@ -251,7 +251,7 @@ class Master:
                      "" if watched == 1 else "s", ", ".join(tree.roots) or "no directory")
         if config.preload:
             try:
-                self.app = load_app(config.app)
+                self.app = load_app(config.app, config.interface)
             except AppLoadError as exc:
                 log.error("Cannot load the application: %s", exc)
                 return Exit.APP_IMPORT_FAILED

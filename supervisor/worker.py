@@ -18,7 +18,7 @@ import socket
 import ssl
 import sys
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from zerodep_http.parser import Limits
 from zerodep_http.protocol import AccessLog as ServerAccessLog
@@ -26,7 +26,7 @@ from zerodep_http.protocol import ConnectionSettings
 from zerodep_http.server import Server
 
 from . import messages
-from .appload import AppLoadError, effective_config, load_app
+from .appload import AppLoadError, effective_config, load_app, serve_as
 from .balance import SlotBalance
 from .logs import LOGS, AccessLog
 from .metrics import WorkerMetrics
@@ -36,7 +36,6 @@ from .recycling import MemoryLimit
 if TYPE_CHECKING:
     from zerodep_http.config import Config
 
-    from zerodep_http.app import App
     from zerodep_http.requests import Request
 
 log = logging.getLogger("zerodep_http.error")
@@ -60,7 +59,7 @@ class WorkerSpec:
     pipe: int                      # write end of the worker's pipe to the master
     generation: int
     master_pid: int
-    app: App | None = None         # already imported (--preload)
+    app: Any = None                # already imported (--preload)
     master_only: list[object] = field(default_factory=list)  # sockets and fds to close
     balance: SlotBalance | None = None  # shares connections out with sibling workers
     shared: list[socket.socket] = field(default_factory=list)  # `sockets` all workers accept from
@@ -141,9 +140,10 @@ def new_event_loop(kind: str) -> asyncio.AbstractEventLoop:
     return asyncio.new_event_loop()
 
 
-def build_server(app: App, config: Config, balance: SlotBalance | None = None,
+def build_server(app: Any, config: Config, balance: SlotBalance | None = None,
                  metrics: WorkerMetrics | None = None) -> Server:
-    """The server for this worker, with the settings that apply to `app`."""
+    """The server for this worker, with the settings that apply to `app`
+    (an App, or an ASGI or WSGI application served through its adapter)."""
     config = effective_config(config, app)
     limits = Limits(request_line=config.limit_request_line,
                     header_fields=config.limit_request_fields,
@@ -158,8 +158,8 @@ def build_server(app: App, config: Config, balance: SlotBalance | None = None,
         root_path=config.root_path or "", access_log=access_log,
         ws_max_message_size=config.ws_max_message_size, ws_ping_interval=config.ws_ping_interval,
         ws_ping_timeout=config.ws_ping_timeout)
-    return Server(app, settings, health_path=config.health_path, ready_path=config.ready_path,
-                  balance=balance)
+    return Server(serve_as(app, config), settings, health_path=config.health_path,
+                  ready_path=config.ready_path, balance=balance)
 
 
 def _response_hook(*hooks: ServerAccessLog | None) -> ServerAccessLog | None:
@@ -211,7 +211,7 @@ class Worker:
         app = spec.app
         if app is None:
             try:
-                app = load_app(self.config.app)
+                app = load_app(self.config.app, self.config.interface)
             except AppLoadError as exc:
                 log.error("Cannot load the application: %s", exc)
                 return Exit.APP_IMPORT_FAILED

@@ -24,6 +24,10 @@ GRACEFUL_TIMEOUT = 30.0
 BACKLOG = 2048
 #: Peers trusted to say who the client is (Forwarded, X-Forwarded-*, PROXY).
 FORWARDED_ALLOW_IPS = "127.0.0.1,::1"
+#: Threads a worker runs WSGI applications in (requests beyond wait their turn).
+THREADS = 10
+#: ASGI lifespan: "auto" runs it when the application speaks it.
+LIFESPAN = "auto"
 #: Largest WebSocket message accepted, counted after decompression (1009).
 WS_MAX_MESSAGE_SIZE = 1 << 20
 #: Seconds between the keep-alive pings sent on an open WebSocket; 0 = none.

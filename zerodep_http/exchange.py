@@ -31,10 +31,18 @@ request carries its `channel`, the connection seen from the application:
   length the body is chunked (HTTP/1.1) or delimited by closing (1.0).
 - **the client going away**: `channel.closed` turns True and
   `await channel.wait_closed()` returns; `send_body` and `receive` raise
-  `ClientDisconnected`.
+  `ClientDisconnected`. `wait_closed()` also returns when the client ends
+  its side of the connection (a long poll's client is then as good as
+  gone), though a response still reaches a client that only half-closed.
+- **a response that cannot be finished** (the application failed after
+  its head went out): `channel.abort()` drops the connection, so that the
+  client cannot take a cut body for a whole one.
+- **where the client connected**: `channel.server_address()`, (host,
+  port) or a unix socket's path, for the adapters' `server` and
+  `SERVER_NAME`.
 
-Nothing on the application side writes to a transport. How the pieces
-still to come plug in here:
+Nothing on the application side writes to a transport. How the other
+applications plug in here:
 
 - **WebSocket**: a route's `handle` validates the handshake and returns
   `SwitchProtocol(protocol_factory, headers)` once the handler accepts
@@ -45,16 +53,17 @@ still to come plug in here:
   is not called. The server still counts and drains the connection: on a
   drain, or at once if the switch came after the drain began, it calls the
   protocol's `going_away()` if it has one (a WebSocket closes with 1001).
-- **ASGI 3**: an adapter whose `handle` builds the scope from the request,
-  maps `receive()` to `http.request` messages (`more_body` while
+- **ASGI 3** (`asgi.ASGIApplication`): `handle` builds the scope from the
+  request, maps `receive()` to `http.request` messages (`more_body` while
   `channel.receiving`) and then `http.disconnect` (`wait_closed`), and maps
   `http.response.start` / `.body` / `pathsend` to `start_response`,
-  `send_body`, `send_file` and `end_response`; a `websocket` scope goes
-  through `SwitchProtocol`.
-- **WSGI**: an adapter whose `handle` runs the callable in a thread pool;
-  `wsgi.input` reads through `receive()` (called on the loop with
-  `run_coroutine_threadsafe`), and the iterable's items go to
-  `send_body`, so a slow client holds a connection, not a thread.
+  `send_body`, `send_file` and `end_response`; `abort()` when it fails
+  mid-body. Its `connection_scope` is what a `websocket` scope shares.
+- **WSGI** (`wsgi.WSGIApplication`): `handle` runs the callable in a
+  thread pool; `wsgi.input` reads through `receive()` (called on the loop
+  with `run_coroutine_threadsafe`), and the iterable's items come back to
+  the loop for `send_body`, so a slow client holds a connection, not a
+  thread.
 """
 
 from __future__ import annotations
@@ -95,6 +104,8 @@ class Channel(Protocol):
     async def send_body(self, data: bytes) -> None: ...
     async def send_file(self, file: BinaryIO, offset: int, length: int) -> None: ...
     def end_response(self) -> None: ...
+    def abort(self) -> None: ...
+    def server_address(self) -> tuple[str, int] | str | None: ...
 
 
 class Application(Protocol):

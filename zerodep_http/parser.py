@@ -15,8 +15,8 @@ from typing import NoReturn
 
 __all__ = [
     "END_OF_MESSAGE", "BadRequest", "ContentTooLarge", "ExpectationFailed",
-    "HeaderFieldsTooLarge", "Limits", "NOT_IN_TRAILERS", "ProtocolError", "RequestHead",
-    "RequestParser", "RequestTimeout", "SINGLE_FIELDS", "URITooLong",
+    "HeaderFieldsTooLarge", "Limits", "NOT_IN_TRAILERS", "ProtocolError", "RepeatedFields",
+    "RequestHead", "RequestParser", "RequestTimeout", "SINGLE_FIELDS", "URITooLong",
     "UnsupportedTransferCoding", "VersionNotSupported",
 ]
 
@@ -163,6 +163,33 @@ class RequestHead:
     content_length: int | None  # None when the body is chunked
     keep_alive: bool
     expect_continue: bool
+
+
+class RepeatedFields(dict):
+    """The header dict of a request that repeated a field name: the values
+    are joined as in any header dict, and `lines` keeps the field section
+    as received, for whoever needs every line (an ASGI scope's headers).
+
+    Only such heads pay for it: without repeats, a plain dict's items
+    already are the field lines in order (see `field_lines`)."""
+
+    __slots__ = ("lines",)
+
+    def __init__(self, fields: dict[str, str], lines: str) -> None:
+        super().__init__(fields)
+        self.lines = lines
+
+
+def field_lines(headers: dict[str, str]) -> list[tuple[str, str]]:
+    """The header field lines of a request in the order received, repeats
+    kept: lower-case names, values without surrounding whitespace."""
+    if headers.__class__ is not RepeatedFields:
+        return list(headers.items())
+    pairs = []
+    for line in headers.lines.split("\r\n"):  # type: ignore[attr-defined]
+        name, _, value = line.partition(":")
+        pairs.append((name.lower(), value.strip(" \t")))
+    return pairs
 
 
 class _EndOfMessage:
@@ -350,6 +377,8 @@ class RequestParser:
                 if name in headers:  # a list field goes on; see SINGLE_FIELDS
                     if name in SINGLE_FIELDS:
                         raise BadRequest(f"more than one {name} field")
+                    if headers.__class__ is dict:
+                        headers = RepeatedFields(headers, fields)
                     headers[name] += ("; " if name == "cookie" else ", ") + value.strip(" \t")
                 else:
                     headers[name] = value.strip(" \t")

@@ -292,6 +292,9 @@ class HTTPProtocol(asyncio.Protocol):
         # for; but a body cannot arrive any more, and a stream has no
         # natural end, so there EOF means gone.
         self._peer_closed = True
+        waiter = self._closed_waiter
+        if waiter is not None and not waiter.done():  # see wait_closed
+            waiter.set_result(None)
         if self.receiving:
             self._fail_body(ClientDisconnected("the client closed before its body ended"))
         if self.phase is not APP:
@@ -383,10 +386,7 @@ class HTTPProtocol(asyncio.Protocol):
     def _start_request(self, head: RequestHead) -> None:
         settings = self.settings
         self._keep_alive = head.keep_alive and self._persistent
-        target = head.target
-        path, _, query = target.partition("?")
-        if "%" in path:
-            path = unquote(path)
+        path, _, query = head.target.partition("?")
         headers = head.headers
         client_addr, scheme = self.client_addr, self.scheme
         if self.trusted_proxy and (
@@ -398,6 +398,9 @@ class HTTPProtocol(asyncio.Protocol):
         self._request = Request(
             head.method, path, query, headers, b"", client_addr,
             self.application, head.http_version, scheme, self)
+        if "%" in path:
+            self._request.path = unquote(path)
+            self._request.path_as_sent = path  # ASGI and WSGI need it
         self.phase = BODY
         self.receiving = True  # until END_OF_MESSAGE
         if head.content_length != 0 and self._body_limit_for is not None:
@@ -480,8 +483,19 @@ class HTTPProtocol(asyncio.Protocol):
             self._body_error = error
         self._wake_body_reader()
 
+    def server_address(self) -> tuple[str, int] | str | None:
+        """The local address the client connected to: (host, port), or
+        the path of a unix socket."""
+        sockname = self.transport.get_extra_info("sockname")  # type: ignore[union-attr]
+        if isinstance(sockname, tuple):
+            return sockname[0], sockname[1]
+        return sockname or None
+
     async def wait_closed(self) -> None:
-        if self.closed:
+        """Until the client is gone, or has ended its side: a client
+        waiting on a long poll is as good as gone once it can send nothing
+        more (one that half-closed still gets the response sent to it)."""
+        if self.closed or self._peer_closed:
             return
         if self._closed_waiter is None:
             self._closed_waiter = self._loop.create_future()

@@ -52,6 +52,8 @@ class Request:
     fields joined with ", "; `query_params` maps each name to every value
     it was given, in order. `app` is the application serving it, and
     `channel` the connection it came on (an `exchange.Channel`).
+    `path_as_sent` is set only when `path` was percent-decoded: the path as
+    the client sent it (ASGI's `raw_path` and WSGI's `PATH_INFO` need it).
 
     `body` is the whole body, read before hooks and handler run, with two
     exceptions that keep a large body out of memory: a `multipart/form-data`
@@ -65,7 +67,7 @@ class Request:
     __slots__ = (
         "method", "path", "query_string", "headers", "body", "path_params",
         "client_addr", "app", "http_version", "scheme", "channel", "_query_params",
-        "_json", "_cookies", "_session", "_form",
+        "_json", "_cookies", "_session", "_form", "path_as_sent",
     )
 
     def __init__(self, method: str, path: str, query_string: str,

@@ -22,7 +22,7 @@ from .report import markdown
 from .rounds import batches, run_rounds, summarize
 from .rows import GROUPS, ROWS, STATIC_NAME, select, static_content
 from .serving import COMMANDS, rows_served
-from .servers import SERVERS
+from .servers import DEFAULT_SERVERS, HOSTED, SERVERS
 
 RESULTS_DIR = REPO / "loadtests" / "results"
 DOCS_DIR = REPO / "docs"
@@ -52,8 +52,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help=f"idle keep-alive connections per server (default {FULL['idle_connections']})")
     parser.add_argument("--sse-streams", type=int,
                         help=f"open SSE streams per server (default {FULL['sse_streams']})")
-    parser.add_argument("--servers", nargs="+", choices=list(SERVERS), default=list(SERVERS),
-                        help="servers to measure (default: all)")
+    parser.add_argument("--servers", nargs="+", choices=list(SERVERS), default=DEFAULT_SERVERS,
+                        help="servers to measure (default: all but the hosted-application "
+                             f"ones, {', '.join(HOSTED)})")
     parser.add_argument("--configs", nargs="+", choices=list(CONFIGS), default=list(CONFIGS),
                         help="configurations to run (default: both)")
     parser.add_argument("--publish", action="store_true",

@@ -84,6 +84,17 @@ def zerodep_cmd(python: Callable[[argparse.Namespace], str], loop: str):
     return command
 
 
+def zerodep_hosted_cmd(app: str, interface: str, *extra: str):
+    """The same Starlette or Flask app the peers serve, hosted through
+    zerodep-http's ASGI or WSGI adapter, on uvloop as uvicorn and granian
+    run (the peers' venv holds the project, editable)."""
+    def command(port: int, workers: int, args: argparse.Namespace, tmp: Path) -> list[str]:
+        return [str(peer_python()), "-m", "zerodep_http", app, "--interface", interface, *extra,
+                "-w", str(workers), "-b", f"127.0.0.1:{port}", "--loop", "uvloop",
+                "--log-level", "warning", "--keep-alive", str(KEEP_ALIVE)]
+    return command
+
+
 def uvicorn_cmd(app: str):
     def command(port: int, workers: int, args: argparse.Namespace, tmp: Path) -> list[str]:
         return [str(peer_python()), "-m", "uvicorn", app,
@@ -105,6 +116,16 @@ def granian_cmd(port: int, workers: int, args: argparse.Namespace, tmp: Path) ->
             "--backpressure", str(max(1024, args.idle_connections, args.sse_streams) + 1024),
             "--static-path-route", "/static", "--static-path-mount", str(args.static_dir),
             "--log-level", "warning", "--no-ws", "starlette_app:app"]
+
+
+def granian_wsgi_cmd(port: int, workers: int, args: argparse.Namespace, tmp: Path) -> list[str]:
+    """granian's WSGI interface on the Flask app; its blocking threads run
+    the app, as gunicorn's gthread threads do."""
+    return [peer_bin("granian"), "--interface", "wsgi",
+            "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+            "--http", "1", "--runtime-threads", "1", "--blocking-threads", "4",
+            "--backpressure", str(max(1024, args.idle_connections, args.sse_streams) + 1024),
+            "--log-level", "warning", "--no-ws", "flask_app:app"]
 
 
 def gunicorn_cmd(app: str, worker_class: str, *extra: str):
@@ -151,4 +172,21 @@ SERVERS: dict[str, Server] = {
     "bottle": Server("gunicorn + Bottle", gunicorn_cmd("bottle_app:app", "sync"), PEERS_DIR,
                      WSGI_ROWS - {"session"}),
     "nginx": Server("nginx", nginx_cmd, PEERS_DIR, NGINX_ROWS),
+    # Hosted applications: the same Starlette app under zerodep-http's ASGI
+    # adapter, uvicorn, granian and gunicorn's uvicorn worker; the same Flask
+    # app under its WSGI adapter, gunicorn gthread and granian's WSGI.
+    "zerodep-asgi": Server("zerodep-http --interface asgi + Starlette",
+                           zerodep_hosted_cmd("starlette_app:app", "asgi"), PEERS_DIR),
+    "gunicorn-uvicorn": Server("gunicorn uvicorn worker + Starlette",
+                               gunicorn_cmd("starlette_app:app", "uvicorn.workers.UvicornWorker"),
+                               PEERS_DIR),
+    "zerodep-wsgi": Server("zerodep-http --interface wsgi + Flask",
+                           zerodep_hosted_cmd("flask_app:app", "wsgi", "--threads", "4"),
+                           PEERS_DIR, WSGI_ROWS),
+    "granian-wsgi": Server("granian WSGI + Flask", granian_wsgi_cmd, PEERS_DIR, WSGI_ROWS),
 }
+
+#: The hosted-application comparison, measured when named with --servers:
+#: a default run keeps the table of the framework against its peers.
+HOSTED = ("zerodep-asgi", "gunicorn-uvicorn", "zerodep-wsgi", "granian-wsgi")
+DEFAULT_SERVERS = [name for name in SERVERS if name not in HOSTED]
