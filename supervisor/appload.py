@@ -9,11 +9,11 @@ them apart by their call signature.
 from __future__ import annotations
 
 import importlib
-import inspect
 from typing import TYPE_CHECKING, Any
 
 from zerodep_http.app import App
 from zerodep_http.asgi import ASGIApplication
+from zerodep_http.hosting import hosted_interface
 from zerodep_http.wsgi import WSGIApplication
 
 if TYPE_CHECKING:
@@ -65,29 +65,13 @@ def detect_interface(app: Any, interface: str = "auto", spec: str = "the applica
                            "App, an ASGI 3 nor a WSGI application")
     if interface != "auto":
         return interface
-    is_async = inspect.iscoroutinefunction(app) or inspect.iscoroutinefunction(
-        getattr(app, "__call__", None))
-    if is_async and _takes(app, 3):
-        return "asgi"
-    if not is_async and _takes(app, 2):
-        return "wsgi"
+    found = hosted_interface(app)
+    if found is not None:
+        return found
     raise AppLoadError(
         f"{spec} is a {kind}: neither a zerodep_http App, an ASGI 3 application (an async "
         "callable (scope, receive, send)) nor a WSGI one (a callable (environ, "
         "start_response)); if it is one of them, say which with --interface asgi or wsgi")
-
-
-def _takes(function: Any, count: int) -> bool:
-    """Whether `function` can be called with `count` positional arguments."""
-    try:
-        signature = inspect.signature(function)
-    except (TypeError, ValueError):
-        return False
-    try:
-        signature.bind(*range(count))
-    except TypeError:
-        return False
-    return True
 
 
 def serve_as(app: Any, config: Config) -> Application:

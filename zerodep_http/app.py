@@ -19,10 +19,12 @@ from urllib.parse import urlencode
 from . import defaults
 from .bodies import take_body
 from .compression import accepts_gzip, compress_body, start_gzip_stream
+from .asgi import ASGIApplication
 from .cors import CORSPolicy
 from .exceptions import HTTPException
 from .exchange import ClientDisconnected
 from .files import FileResponse, guess_type, resolve_static
+from .hosting import hosted_interface
 from .lifecycle import Lifecycle
 from .multipart import MultipartLimits
 from .requests import Request
@@ -32,6 +34,7 @@ from .serving import LocalServer
 from .sessions import SessionSerializer, session_cookie_header
 from .uploads import FormLimits, MultipartForm
 from .vary import add_vary
+from .wsgi import WSGIApplication
 
 log = logging.getLogger("zerodep_http.error")
 
@@ -207,17 +210,30 @@ class App:
         self.route(prefix + "/", name=f"{name}_index")(serve_file)
         self.route(prefix + "/<path:filepath>", name=name)(serve_file)
 
-    def mount(self, app: App, url_prefix: str, *, name: str | None = None) -> None:
+    def mount(self, app: Any, url_prefix: str, *, name: str | None = None) -> None:
         """Serve `app`'s routes under `url_prefix`. This app's
         `before_request` hooks run before `app`'s, its `after_request` hooks
         after `app`'s; `app`'s error handlers come first, then this app's.
         `url_for("<name>.<route>")` builds its URLs; `name` defaults to the
-        prefix (`/api/v1` -> `api.v1`)."""
+        prefix (`/api/v1` -> `api.v1`).
+
+        `app` may also be an ASGI 3 or WSGI application (an old one living
+        beside new routes): it sees the prefix as its root path (ASGI
+        `root_path`, WSGI `SCRIPT_NAME`), reads the request body itself,
+        and answers on its own, after this app's `before_request` hooks;
+        its lifespan runs with this app's startup and shutdown."""
         prefix = url_prefix.rstrip("/")
         if not prefix.startswith("/") or "<" in prefix:
             raise ValueError(f"mount prefix {url_prefix!r} must be a literal path like '/api'")
         if app is self:
             raise ValueError("an app cannot be mounted in itself")
+        if not isinstance(app, App):
+            interface = hosted_interface(app)
+            if interface is None:
+                raise ValueError(f"cannot mount a {type(app).__name__}: neither a zerodep_http "
+                                 "App, an ASGI 3 nor a WSGI application")
+            app = (ASGIApplication(app, root_path=prefix) if interface == "asgi"
+                   else WSGIApplication(app, root_path=prefix))
         name = name or prefix.strip("/").replace("/", ".")
         for other_prefix, other_name, _ in self._mounts:
             if other_prefix == prefix or other_name == name:
@@ -300,7 +316,7 @@ class App:
         route = self.router.names.get(name)
         if route is None:
             for prefix, mount_name, app in self._mounts:
-                if name.startswith(mount_name + "."):
+                if name.startswith(mount_name + ".") and isinstance(app, App):
                     return prefix + app.url_for(name[len(mount_name) + 1:], **params)
             raise ValueError(f"no route is called {name!r}")
         path = route.build(params)
@@ -328,10 +344,17 @@ class App:
         return self._lifecycle.spawn(awaitable)
 
     async def startup(self) -> None:
+        """This app's startup hooks, then those of the apps mounted in it."""
         await self._lifecycle.startup()
+        for _, _, app in reversed(self._mounts):
+            await app.startup()
 
     async def cleanup(self, timeout: float) -> None:
-        await self._lifecycle.cleanup(timeout)
+        """The mounted apps' cleanup first, then this app's own."""
+        give_up = asyncio.get_running_loop().time() + timeout
+        for _, _, app in self._mounts:
+            await app.cleanup(max(0.0, give_up - asyncio.get_running_loop().time()))
+        await self._lifecycle.cleanup(max(0.0, give_up - asyncio.get_running_loop().time()))
 
     # -- handling -----------------------------------------------------------
 
@@ -351,7 +374,11 @@ class App:
         if found is not None:
             return found[0].endpoint_for(request.method)
         mounted = self._mounted(path)
-        return mounted[0]._endpoint(request, mounted[1]) if mounted is not None else None
+        if mounted is None:
+            return None
+        if not isinstance(mounted[0], App):
+            return _HOSTED  # a mounted ASGI or WSGI app reads the body itself
+        return mounted[0]._endpoint(request, mounted[1])
 
     async def handle(self, request: Request, path: str | None = None) -> Response:
         """The response to `request`; never raises for application errors.
@@ -387,6 +414,9 @@ class App:
                         result = found
                     elif isinstance(found[0], App):
                         result = await found[0].handle(request, found[1])
+                    elif not isinstance(found[0], Endpoint):
+                        # A mounted ASGI or WSGI app: it answers on its own.
+                        return await found[0].handle(request)
                     else:
                         endpoint, params = found
                         if not endpoint.is_async:
@@ -575,6 +605,10 @@ class App:
         options.setdefault("read_timeout", self.read_timeout)
         options.setdefault("limits", replace(defaults.LIMITS, body_size=self.max_body_size))
         return options
+
+
+#: What a mounted ASGI or WSGI app is to the body reading: it streams it.
+_HOSTED = Endpoint(lambda request: None, True, stream=True)
 
 
 def _under(pattern: str, prefix: str) -> bool:

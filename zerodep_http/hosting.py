@@ -10,8 +10,10 @@ and the connection adds the framing (`content-length` or chunked, `date`,
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Iterable
+from typing import Any
 
 from .responses import Response, status_line
 
@@ -110,3 +112,31 @@ def split_root_path(root_path: str, path: str) -> tuple[str, str]:
             len(path) == len(root_path) or path[len(root_path)] == "/"):
         return root_path, path[len(root_path):]
     return root_path, path
+
+
+def hosted_interface(app: Any) -> str | None:
+    """`asgi` for an async callable (scope, receive, send), `wsgi` for a
+    callable (environ, start_response), else None: told apart by their
+    call signature."""
+    if not callable(app):
+        return None
+    is_async = inspect.iscoroutinefunction(app) or inspect.iscoroutinefunction(
+        getattr(app, "__call__", None))
+    if is_async and _takes(app, 3):
+        return "asgi"
+    if not is_async and _takes(app, 2):
+        return "wsgi"
+    return None
+
+
+def _takes(function: Any, count: int) -> bool:
+    """Whether `function` can be called with `count` positional arguments."""
+    try:
+        signature = inspect.signature(function)
+    except (TypeError, ValueError):
+        return False
+    try:
+        signature.bind(*range(count))
+    except TypeError:
+        return False
+    return True

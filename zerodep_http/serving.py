@@ -19,7 +19,7 @@ from typing import Any
 from . import defaults
 from .exchange import Application
 from .lifecycle import StartupFailed
-from .listeners import BindError, bind_tcp, bind_unix, format_address, remove_unix
+from .binding import BindError, bind_tcp, bind_unix, format_address, remove_unix
 from .parser import Limits
 from .protocol import ConnectionSettings
 from .proxy import IPAllowList
