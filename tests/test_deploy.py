@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_supervisor_support import (  # noqa: F401
+from supervisor_support import (  # noqa: F401
     PYTHON,
     NotifyListener,
     children,

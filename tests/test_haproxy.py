@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_supervisor_support import clean_env, serve, wait_until  # noqa: F401
+from supervisor_support import clean_env, serve, wait_until  # noqa: F401
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.sync.client import connect
 

@@ -14,7 +14,7 @@ import pytest
 
 from conftest import RawClient
 from hosting_support import client, running, start_master
-from test_supervisor_support import wait_until
+from supervisor_support import wait_until
 
 APP = '''
 import os, time

@@ -7,7 +7,7 @@ from __future__ import annotations
 import signal
 import textwrap
 
-from test_supervisor_support import Server, clean_env, wait_until
+from supervisor_support import Server, clean_env, wait_until
 
 APP = '''
 import os

@@ -15,8 +15,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from test_supervisor_support import clean_env, serve, wait_until  # noqa: F401
-from test_ws_support import PING, TEXT, RawWebSocket, close, pong, text
+from supervisor_support import clean_env, serve, wait_until  # noqa: F401
+from ws_support import PING, TEXT, RawWebSocket, close, pong, text
 from websockets.sync.client import connect
 
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)

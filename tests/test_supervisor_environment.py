@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import signal
 
-from test_supervisor_support import clean_env, serve, wait_until  # noqa: F401
+from supervisor_support import clean_env, serve, wait_until  # noqa: F401
 from zerodep_http.supervisor.environment import AppEnvironment
 
 FAST = ["--graceful-timeout", "2", "--timeout", "2", "-b", "127.0.0.1:0"]

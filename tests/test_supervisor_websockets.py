@@ -7,8 +7,8 @@ from __future__ import annotations
 import signal
 import textwrap
 
-from test_supervisor_support import serve  # noqa: F401
-from test_ws_support import PING, TEXT, RawWebSocket, close, text
+from supervisor_support import serve  # noqa: F401
+from ws_support import PING, TEXT, RawWebSocket, close, text
 
 APP = '''
 import logging, os

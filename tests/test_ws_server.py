@@ -21,7 +21,7 @@ import wsproto
 import wsproto.events as wsp
 from wsproto.connection import ConnectionState
 from conftest import WAIT, ServerThread, connection_refused, wait_for
-from test_ws_support import (
+from ws_support import (
     PING, PONG, TEXT, RawWebSocket, close, frame, handshake_request, ping, pong, text)
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
