@@ -1,4 +1,4 @@
-"""The messages of an ASGI `http` scope (ASGI HTTP spec 2.4): one
+"""The messages of an ASGI `http` scope (ASGI HTTP spec 2.5): one
 request's `receive()` and `send()` on the connection's channel.
 
 `receive()` gives the body the connection already holds, then the rest
@@ -16,6 +16,9 @@ Failures: an exception before any byte of the response went out is a 500
 dropped, so that a cut body is never taken for a whole one. A message out
 of order is logged as a protocol error and raised in the application, and
 a response left unfinished when it returns is dropped: never a hang.
+
+A WebSocket handshake's denial response (`asgi_websocket`) is sent by the
+same cycle.
 """
 
 from __future__ import annotations

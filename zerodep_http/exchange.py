@@ -58,7 +58,10 @@ applications plug in here:
   `channel.receiving`) and then `http.disconnect` (`wait_closed`), and maps
   `http.response.start` / `.body` / `pathsend` to `start_response`,
   `send_body`, `send_file` and `end_response`; `abort()` when it fails
-  mid-body. Its `connection_scope` is what a `websocket` scope shares.
+  mid-body (`asgi_http`). A WebSocket handshake becomes a `websocket`
+  scope: the application runs in a task of its own and `handle` returns
+  the `SwitchProtocol` once it accepts, as a native WebSocket route does
+  (`asgi_websocket`).
 - **WSGI** (`wsgi.WSGIApplication`): `handle` runs the callable in a
   thread pool; `wsgi.input` reads through `receive()` (called on the loop
   with `run_coroutine_threadsafe`), and the iterable's items come back to

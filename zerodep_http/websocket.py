@@ -92,7 +92,7 @@ class WebSocket:
     """
 
     __slots__ = ("request", "subprotocols", "subprotocol", "_upgrade", "_decision", "_state",
-                 "_channel", "_opened", "_deflate", "_task")
+                 "_channel", "_opened", "_deflate", "handler_task")
 
     def __init__(self, request: Request, upgrade: UpgradeRequest,
                  decision: asyncio.Future[Any]) -> None:
@@ -105,7 +105,9 @@ class WebSocket:
         self._channel: WebSocketChannel | None = None
         self._opened: asyncio.Future[None] | None = None
         self._deflate: DeflateParameters | None = None
-        self._task: asyncio.Future[None] | None = None  # the handler's
+        #: The task that runs the handler, set by whoever starts it: a drain
+        #: gives it WS_CLOSE_TIMEOUT seconds after closing the WebSocket.
+        self.handler_task: asyncio.Future[None] | None = None
 
     async def accept(self, subprotocol: str | None = None,
                      headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None) -> None:
@@ -146,15 +148,16 @@ class WebSocket:
     def _drained(self) -> None:
         """A drain closed the WebSocket: the handler gets a few seconds to
         finish, then it is cancelled."""
-        task = self._task
+        task = self.handler_task
         if task is not None and not task.done():
             task.get_loop().call_later(WS_CLOSE_TIMEOUT, self._cancel_handler)
 
     def _cancel_handler(self) -> None:
-        if self._task is not None and not self._task.done():
+        task = self.handler_task
+        if task is not None and not task.done():
             log.warning("Cancelled the WebSocket handler of %s, still running %.0f s after "
                         "the drain closed its WebSocket", self.request.path, WS_CLOSE_TIMEOUT)
-            self._task.cancel()
+            task.cancel()
 
     async def _open(self) -> WebSocketChannel:
         """The channel, accepting the handshake first if nobody did."""
@@ -262,7 +265,7 @@ def websocket_endpoint(handler: Handler, app: WebSocketHost) -> Callable[..., Aw
         # The app being served waits for its spawned work when it drains
         # (this app, or the one it is mounted in).
         spawn = getattr(request.app, "spawn", app.spawn)
-        task = ws._task = spawn(_run(handler, request, ws, params))
+        task = ws.handler_task = spawn(_run(handler, request, ws, params))
         try:
             return await decision
         except asyncio.CancelledError:
