@@ -67,6 +67,7 @@ CONNECTING = "connecting"  # not answered yet
 DENYING = "denying"        # being answered with an HTTP response (the denial extension)
 OPEN = "open"              # accepted: the 101 went out, or is on its way
 ANSWERED = "answered"      # answered with an HTTP response: no WebSocket
+_BYTES = (bytes, bytearray, memoryview)
 _WHERE = {CONNECTING: "before the handshake was answered",
           DENYING: "in the middle of a denial response",
           OPEN: "after the WebSocket was accepted",
@@ -169,8 +170,20 @@ class WebSocketCycle:
         kind = message.get("type")
         phase = self.phase
         if phase is OPEN:
-            if kind == "websocket.send":
-                return await self._send_message(message)
+            if kind == "websocket.send":  # the common case, in this one frame
+                text, data = message.get("text"), message.get("bytes")
+                if text is not None and data is None and isinstance(text, str):
+                    payload: str | bytes = text
+                elif data is not None and text is None and isinstance(data, _BYTES):
+                    payload = data
+                else:
+                    raise self._protocol_error("websocket.send takes one of 'text' (a str) "
+                                               "and 'bytes' (a byte string)")
+                try:
+                    return await self.websocket.send(payload)
+                except WebSocketDisconnect as exc:
+                    self.told_closed = True
+                    raise ClientDisconnected(f"the WebSocket is closed ({exc})") from None
             if kind == "websocket.close":
                 return await self._close(message)
         elif phase is CONNECTING:
@@ -207,21 +220,6 @@ class WebSocketCycle:
         except WebSocketDisconnect:
             self.told_closed = True
             raise ClientDisconnected("the client left during the WebSocket handshake") from None
-
-    async def _send_message(self, message: dict[str, Any]) -> None:
-        text, data = message.get("text"), message.get("bytes")
-        if text is not None and data is None and isinstance(text, str):
-            payload: str | bytes = text
-        elif data is not None and text is None and isinstance(data, (bytes, bytearray, memoryview)):
-            payload = data
-        else:
-            raise self._protocol_error("websocket.send takes one of 'text' (a str) and "
-                                       "'bytes' (a byte string)")
-        try:
-            await self.websocket.send(payload)
-        except WebSocketDisconnect as exc:
-            self.told_closed = True
-            raise ClientDisconnected(f"the WebSocket is closed ({exc})") from None
 
     async def _close(self, message: dict[str, Any]) -> None:
         code = message.get("code")
