@@ -1,5 +1,6 @@
 """WebSocket benchmark: zerodep-http against uvicorn + Starlette and the
-websockets library's own server, in one run.
+websockets library's own server, in one run; and the same Starlette app
+served by zerodep-http as an ASGI application (`zerodep-asgi`).
 
     python loadtests/ws_bench.py                      # everything, about 5 minutes
     python loadtests/ws_bench.py --duration 3 --idle 1000 --servers zerodep uvicorn
@@ -196,6 +197,12 @@ class Server:
             loop = "asyncio" if self.name == "zerodep" else "uvloop"
             return [interpreter, "-m", "zerodep_http", "loadtests.apps.wsapp:app", "-w", "1",
                     "-b", f"127.0.0.1:{port}", "--loop", loop, "--log-level", "warning"]
+        if self.name in ("zerodep-asgi", "zerodep-asgi-uvloop"):
+            interpreter = python if self.name == "zerodep-asgi" else peer
+            loop = "asyncio" if self.name == "zerodep-asgi" else "uvloop"
+            return [interpreter, "-m", "zerodep_http", "loadtests.peers.starlette_ws_app:app",
+                    "--interface", "asgi", "-w", "1", "-b", f"127.0.0.1:{port}",
+                    "--loop", loop, "--log-level", "warning"]
         if self.name == "uvicorn":
             return [peer, "-m", "uvicorn", "starlette_ws_app:app", "--host", "127.0.0.1",
                     "--port", str(port), "--loop", "uvloop", "--http", "httptools",
@@ -213,6 +220,8 @@ SERVERS = {server.name: server for server in (
     Server("trivial", "trivial server (canned bytes, the driver's ceiling)", ("echo", "broadcast")),
     Server("zerodep", "zerodep-http (asyncio)"),
     Server("zerodep-uvloop", "zerodep-http + uvloop"),
+    Server("zerodep-asgi", "zerodep-http + Starlette (asyncio, ASGI)"),
+    Server("zerodep-asgi-uvloop", "zerodep-http + Starlette (uvloop, ASGI)"),
     Server("uvicorn", "uvicorn + Starlette (uvloop, httptools)"),
     Server("websockets", "websockets' own server (asyncio)"),
 )}
