@@ -118,6 +118,11 @@ async def w_echo(scope, receive, send):
         await send({"type": "websocket.send", **{k: v for k, v in message.items() if k != "type"}})
 
 
+async def w_size_limit(scope, receive, send):
+    await accept(receive, send)
+    await until_disconnect(receive, "size limit")
+
+
 async def w_proto(scope, receive, send):
     chosen = next((p for p in ("chat.v2", "chat.v1") if p in scope["subprotocols"]), None)
     await accept(receive, send, subprotocol=chosen, headers=[
@@ -526,10 +531,10 @@ def test_receive_text_and_bytes_each_in_its_own_key(server):
 
 
 def test_receive_a_message_over_the_size_limit_closes_with_1009(serve):
-    EVENTS.pop("echo", None)
+    EVENTS.pop("size limit", None)
     server = serve(LocalServer(ASGIApplication(dispatch)), ws_max_message_size=1000,
                    ws_ping_interval=0.2)
-    client = RawWebSocket(server.address, "/echo")
+    client = RawWebSocket(server.address, "/size-limit")
     try:
         assert client.read_frame().opcode == PING  # keep-alive pings are the setting's too
         client.send(text("x" * 1001))
@@ -537,8 +542,8 @@ def test_receive_a_message_over_the_size_limit_closes_with_1009(serve):
         assert closing.close_code == 1009
     finally:
         client.close()
-    wait_for(lambda: events("echo"), message="the application to hear the close")
-    assert events("echo")[0]["code"] == 1009
+    wait_for(lambda: events("size limit"), message="the application to hear the close")
+    assert events("size limit")[0]["code"] == 1009
 
 
 # -- send ----------------------------------------------------------------------------------------
