@@ -29,9 +29,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 @asynccontextmanager
 async def lifespan(app):
-    print("lifespan startup", os.getpid(), flush=True)
+    os.write(1, f"lifespan startup {os.getpid()}\\n".encode())  # one write: workers share the pipe
     yield {"pool": "ready"}
-    print("lifespan shutdown", os.getpid(), flush=True)
+    os.write(1, f"lifespan shutdown {os.getpid()}\\n".encode())  # one write: workers share the pipe
 
 async def data(request):
     return JSONResponse({"message": "hello", "pool": request.state.pool,
@@ -75,7 +75,7 @@ async def download(request):
     return FileResponse(os.path.join(HERE, "static", "big.bin"))
 
 async def slow(request):
-    print("slow request started", flush=True)
+    os.write(1, b"slow request started\\n")  # one write: workers share the pipe
     await asyncio.sleep(1)
     return PlainTextResponse("slow done")
 
