@@ -90,7 +90,8 @@ class BodyError(HTTPException):
 class Channel(Protocol):
     """What an application may do with the connection of its request."""
 
-    #: True while more of the request body is still to be received.
+    #: True while the application has more of the request body to read
+    #: through `receive()`: pieces already received, or still to come.
     receiving: bool
     #: True once the client is gone.
     closed: bool

@@ -163,7 +163,7 @@ class HTTPProtocol(asyncio.Protocol):
     # this large would make each read a hashed lookup.
     __slots__ = (
         "application", "settings", "owner", "parser", "phase", "deadline", "transport",
-        "client_addr", "scheme", "receiving", "closed", "expects_continue", "_loop",
+        "client_addr", "scheme", "receiving", "closed", "expects_continue", "_body_open", "_loop",
         "_request", "_keep_alive", "_runner", "_advancing", "_peer_closed",
         "_reading_paused", "_started", "_body", "_body_unread", "_body_error",
         "_body_waiter", "_closed_waiter", "_head", "_body_allowed", "_chunked",
@@ -189,6 +189,9 @@ class HTTPProtocol(asyncio.Protocol):
         self.scheme = "http"
         # The channel, as the application sees it (see exchange.Channel).
         self.receiving = False
+        # Whether more of the body is still to come from the client (a
+        # piece may also wait unread: `receiving` covers both).
+        self._body_open = False
         self.closed = False
         self.expects_continue = False
         self._loop = asyncio.get_running_loop()
@@ -263,7 +266,7 @@ class HTTPProtocol(asyncio.Protocol):
                 return
         self.parser.feed(data)
         phase = self.phase
-        if phase is IDLE or phase is HEAD or self.receiving:
+        if phase is IDLE or phase is HEAD or self._body_open:
             self._advance()
         elif len(self.parser.buffer) > _MAX_PIPELINE_BUFFER:
             self._pause_reading()
@@ -295,7 +298,7 @@ class HTTPProtocol(asyncio.Protocol):
         waiter = self._closed_waiter
         if waiter is not None and not waiter.done():  # see wait_closed
             waiter.set_result(None)
-        if self.receiving:
+        if self._body_open:
             self._fail_body(ClientDisconnected("the client closed before its body ended"))
         if self.phase is not APP:
             self._close()
@@ -310,7 +313,7 @@ class HTTPProtocol(asyncio.Protocol):
         self._set_closed()
         self.owner.connection_closed(self)
         gone = ClientDisconnected("client went away")
-        if self.receiving:
+        if self._body_open:
             self._fail_body(gone)
         self._wake_writers(gone)
 
@@ -358,13 +361,15 @@ class HTTPProtocol(asyncio.Protocol):
                 if event.__class__ is RequestHead:
                     self._start_request(event)  # type: ignore[arg-type]
                 elif event is END_OF_MESSAGE:
-                    self.receiving = False
+                    self._body_open = False
                     if self.phase is BODY:
+                        self.receiving = False
                         if self._body:
                             self._request.body = b"".join(self._body)  # type: ignore[union-attr]
                             self._body = []
                         self._dispatch()
                     else:
+                        self.receiving = bool(self._body)  # pieces left to read
                         self._wake_body_reader()
                 else:
                     self._body.append(event)  # type: ignore[arg-type]
@@ -378,7 +383,7 @@ class HTTPProtocol(asyncio.Protocol):
                 if phase is IDLE:
                     if not parser.buffer:  # answered at once, nothing pipelined
                         return
-                elif phase is not BODY and not self.receiving:
+                elif phase is not BODY and not self._body_open:
                     return
         finally:
             self._advancing = False
@@ -402,7 +407,7 @@ class HTTPProtocol(asyncio.Protocol):
             self._request.path = unquote(path)
             self._request.path_as_sent = path  # ASGI and WSGI need it
         self.phase = BODY
-        self.receiving = True  # until END_OF_MESSAGE
+        self.receiving = self._body_open = True  # until END_OF_MESSAGE
         if head.content_length != 0 and self._body_limit_for is not None:
             limit = self._body_limit_for(self._request)
             if limit is not None:
@@ -447,13 +452,17 @@ class HTTPProtocol(asyncio.Protocol):
             if body:
                 piece = body.pop(0)
                 self._body_unread -= len(piece)
-                if self._reading_paused and self.receiving and self._body_unread <= _MAX_UNREAD_BODY:
-                    self._resume_reading()
-                    self._advance()
+                if self._body_open:
+                    if self._reading_paused and self._body_unread <= _MAX_UNREAD_BODY:
+                        self._resume_reading()
+                        self._advance()
+                elif not body and self._body_error is None:
+                    self.receiving = False  # that was the last piece
                 return piece
             if self._body_error is not None:
                 raise self._body_error
-            if not self.receiving:
+            if not self._body_open:
+                self.receiving = False
                 return b""
             if self.expects_continue:
                 self.expects_continue = False
@@ -473,8 +482,9 @@ class HTTPProtocol(asyncio.Protocol):
             waiter.set_result(None)
 
     def _fail_body(self, error: Exception) -> None:
-        """The body will not arrive: `receive()` raises `error` from now on."""
-        self.receiving = False
+        """The body will not arrive: `receive()` raises `error` once the
+        pieces already received are read."""
+        self._body_open = False
         self._keep_alive = False
         # The client may still be sending: linger after the answer, so that
         # it reads the answer rather than a reset.
@@ -520,7 +530,7 @@ class HTTPProtocol(asyncio.Protocol):
             self._keep_alive = False
             self._send_whole(Response("Internal Server Error", 500), request)
             return None
-        if self.receiving:
+        if self._body_open:
             # A body the application did not read cannot be skipped safely
             # in every case (no 100 Continue went out): close after this.
             self._keep_alive = False
@@ -786,6 +796,10 @@ class HTTPProtocol(asyncio.Protocol):
                     waiter.set_exception(exc)
 
     def _finish_response(self) -> None:
+        if self.receiving:  # pieces the application left unread
+            self._body = []
+            self._body_unread = 0
+            self.receiving = False
         self._request = None
         owner = self.owner
         owner.requests_served += 1
@@ -833,7 +847,7 @@ class HTTPProtocol(asyncio.Protocol):
             return
         self._keep_alive = False
         self._drop_input = True
-        self.receiving = False
+        self.receiving = self._body_open = False
         if self._request is None:  # refused before its head was whole: timed from now
             self._started = monotonic()
         body = f"{exc.reason}\n".encode()
@@ -889,7 +903,7 @@ class HTTPProtocol(asyncio.Protocol):
             # and drop what arrives until the client ends its side too.
             self.phase = LINGER
             self.parser = _DISCARD  # type: ignore[assignment]
-            self.receiving = False  # what still arrives is dropped, never parsed
+            self.receiving = self._body_open = False  # what still arrives is dropped
             self.deadline = monotonic() + _LINGER_SECONDS
             if self._reading_paused:
                 self._resume_reading()
