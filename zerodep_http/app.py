@@ -17,9 +17,9 @@ from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from . import defaults
+from .asgi import ASGIApplication
 from .bodies import take_body
 from .compression import accepts_gzip, compress_body, start_gzip_stream
-from .asgi import ASGIApplication
 from .cors import CORSPolicy
 from .exceptions import HTTPException
 from .exchange import ClientDisconnected
@@ -116,7 +116,9 @@ class App:
         self._compress = False
         self._error_handlers: dict[int | type[BaseException], Endpoint] = {}
         self._methods: set[str] = set()
-        self._mounts: list[tuple[str, str, App]] = []  # (prefix, name, app), longest first
+        # (prefix, name, app), longest prefix first; app is an App, or the
+        # adapter of a mounted ASGI or WSGI application.
+        self._mounts: list[tuple[str, str, Any]] = []
         self._lifecycle = Lifecycle()
         #: What startup hooks create for the handlers (a pool, a client...).
         self.state = SimpleNamespace()
