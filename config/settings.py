@@ -182,6 +182,21 @@ SETTINGS: tuple[Setting, ...] = (
         "keeps it.",
         flags=("--read-timeout",)),
     Setting(
+        "ws_max_message_size", _BYTES, defaults.WS_MAX_MESSAGE_SIZE,
+        "Largest WebSocket message accepted, counted after decompression; a "
+        "larger one closes the WebSocket with 1009.",
+        flags=("--ws-max-message-size",)),
+    Setting(
+        "ws_ping_interval", _DELAY, defaults.WS_PING_INTERVAL,
+        "Seconds between the keep-alive pings sent on every open WebSocket "
+        "(they also keep proxies from closing idle ones); 0 sends none.",
+        flags=("--ws-ping-interval",)),
+    Setting(
+        "ws_ping_timeout", _DELAY, defaults.WS_PING_TIMEOUT,
+        "How long a keep-alive ping waits for its pong before the WebSocket is "
+        "dropped (a close frame with 1011 if it can still go out); 0 waits forever.",
+        flags=("--ws-ping-timeout",)),
+    Setting(
         "certfile", c.Text("a path to an existing file, or empty for none",
                            check=c.check_file_exists, optional=True, metavar="FILE"),
         None,

@@ -53,7 +53,7 @@ WORKER = """
 import asyncio
 from zerodep_http.config import load_config
 from zerodep_http.demo import app
-from zerodep_http.listeners import bind_tcp
+from zerodep_http.binding import bind_tcp
 from zerodep_http.supervisor.metrics import MetricsTable
 from zerodep_http.supervisor.worker import build_server
 
@@ -75,7 +75,7 @@ HOSTED = """
 import asyncio, os
 os.environ.setdefault("BENCH_STATIC_DIR", os.getcwd())
 from zerodep_http.config import load_config
-from zerodep_http.listeners import bind_tcp
+from zerodep_http.binding import bind_tcp
 from zerodep_http.supervisor.appload import load_app
 from zerodep_http.supervisor.worker import build_server
 

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 
 from zerodep_http.config import ConfigError, load_config
 
-from zerodep_http.listeners import BindError
+from zerodep_http.binding import BindError
 
 from . import messages
 from .appload import DEMO_APP, AppLoadError, load_app
@@ -47,7 +47,7 @@ from .pidfile import PidFile, PidFileError
 from .messages import Exit
 from .recycling import MEGABYTE, lifetime_deadline, resident_bytes
 from .reloader import Reloader, SourceTree, app_roots, forget_bytecode
-from .sockets import Listeners
+from .listeners import Listeners
 from .systemd import Notifier, listen_fds
 from .worker import IDLE_GRACE, WorkerSpec, run_worker
 

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from http import HTTPStatus
 
-from zerodep_http.listeners import bind_tcp, format_address
+from zerodep_http.binding import bind_tcp, format_address
 from zerodep_http.parser import Limits, ProtocolError, RequestHead, RequestParser
 
 from .exposition import CONTENT_TYPE

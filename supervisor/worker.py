@@ -155,7 +155,9 @@ def build_server(app: Any, config: Config, balance: SlotBalance | None = None,
     settings = ConnectionSettings(
         limits=limits, keep_alive=config.keep_alive, read_timeout=config.read_timeout,
         forwarded_allow_ips=config.forwarded_allow_ips, proxy_protocol=config.proxy_protocol,
-        root_path=config.root_path or "", access_log=access_log)
+        root_path=config.root_path or "", access_log=access_log,
+        ws_max_message_size=config.ws_max_message_size, ws_ping_interval=config.ws_ping_interval,
+        ws_ping_timeout=config.ws_ping_timeout)
     return Server(serve_as(app, config), settings, health_path=config.health_path,
                   ready_path=config.ready_path, balance=balance)
 

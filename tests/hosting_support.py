@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from test_supervisor_support import Server, clean_env
+from supervisor_support import Server, clean_env
 
 
 def start_master(directory: Path, files: dict[str, str], spec: str, *args: str) -> Server:

@@ -13,8 +13,8 @@ import httpx
 from zerodep_http import App
 
 from conftest import WAIT
-from test_supervisor_support import RequestLoop, wait_until
-from test_supervisor_support import serve as serve_master  # noqa: F401
+from supervisor_support import RequestLoop, wait_until
+from supervisor_support import serve as serve_master  # noqa: F401
 
 FAST = ["--graceful-timeout", "5", "--timeout", "5", "-b", "127.0.0.1:0"]
 

@@ -12,11 +12,15 @@ from flask import request as flask_request
 from starlette.applications import Starlette
 from starlette.requests import Request as StarletteRequest
 from starlette.responses import JSONResponse as StarletteJSON
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket as StarletteWebSocket
+from starlette.websockets import WebSocketDisconnect
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
 
 from zerodep_http import App
 
-from conftest import WAIT
+from conftest import WAIT, wait_for
 
 
 def legacy_flask() -> Flask:
@@ -39,13 +43,24 @@ def legacy_starlette(events: list[str]) -> Starlette:
         return StarletteJSON({"root_path": request.scope["root_path"],
                               "path": request.url.path, "body": (await request.body()).decode()})
 
+    async def chat(websocket: StarletteWebSocket):
+        await websocket.accept(subprotocol="chat.v1")
+        await websocket.send_json({"root_path": websocket.scope["root_path"],
+                                   "path": websocket.url.path})
+        try:
+            while True:
+                await websocket.send_text(await websocket.receive_text())
+        except WebSocketDisconnect as exc:
+            events.append(f"asgi websocket closed {exc.code}")
+
     @contextlib.asynccontextmanager
     async def lifespan(app):
         events.append("asgi startup")
         yield
         events.append("asgi shutdown")
 
-    return Starlette(routes=[Route("/item", item, methods=["GET", "POST"])], lifespan=lifespan)
+    return Starlette(routes=[Route("/item", item, methods=["GET", "POST"]),
+                             WebSocketRoute("/chat", chat)], lifespan=lifespan)
 
 
 def mixed_app(events: list[str]) -> App:
@@ -83,6 +98,23 @@ def test_flask_and_starlette_beside_native_routes(serve):
     assert "guard /old/users/7" in events
     server.stop()
     assert events.count("asgi startup") == 1 and events.count("asgi shutdown") == 1
+
+
+def test_a_mounted_asgi_apps_websockets(serve):
+    events: list[str] = []
+    server = serve(mixed_app(events))
+    url = f"ws://127.0.0.1:{server.port}/asgi/chat"
+    with connect(url, subprotocols=["chat.v1"]) as ws:
+        assert ws.subprotocol == "chat.v1"
+        assert ws.recv(WAIT) == '{"root_path":"/asgi","path":"/asgi/chat"}'
+        ws.send("hello")
+        assert ws.recv(WAIT) == "hello"
+    wait_for(lambda: "asgi websocket closed 1000" in events)
+    assert "guard /asgi/chat" in events  # the parent's hooks ran first...
+    with pytest.raises(InvalidStatus) as blocked:  # ...and may refuse the handshake
+        connect(url, additional_headers={"x-block": "1"}, open_timeout=WAIT)
+    assert (blocked.value.response.status_code, blocked.value.response.body) == (
+        403, b"blocked by the parent")
 
 
 def test_a_mounted_native_apps_hooks_run_too():

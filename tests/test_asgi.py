@@ -264,7 +264,7 @@ def scope_of(client, method="GET", target="/", headers=None, body=None, chunks=N
 def test_scope_type_asgi_version_and_spec_version(client):
     scope = scope_of(client)["scope"]
     assert scope["type"] == "http"
-    assert scope["asgi"] == {"version": "3.0", "spec_version": "2.4"}
+    assert scope["asgi"] == {"version": "3.0", "spec_version": "2.5"}
 
 
 @pytest.mark.parametrize("version", ["1.0", "1.1"], ids=["1.0", "1.1"])

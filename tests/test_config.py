@@ -42,6 +42,7 @@ DEFAULTS = {
     "proxy_protocol": False, "access_logfile": None, "error_logfile": "-",
     "log_level": "info", "pid": None, "preload": False, "health_path": None,
     "ready_path": None, "drain_delay": 0.0, "loop": "auto", "reuse_port": False,
+    "ws_max_message_size": 1048576, "ws_ping_interval": 20.0, "ws_ping_timeout": 20.0,
 }
 
 
@@ -111,6 +112,9 @@ def test_precedence(tmp_path, name, toml, env, cli, values, use_file, use_env, u
     (["--health-path", "/healthz"], "health_path", "/healthz", "cli --health-path"),
     (["--loop=asyncio"], "loop", "asyncio", "cli --loop"),
     (["-w", "2", "--workers", "3"], "workers", 3, "cli --workers"),
+    (["--ws-max-message-size", "4096"], "ws_max_message_size", 4096, "cli --ws-max-message-size"),
+    (["--ws-ping-interval", "0"], "ws_ping_interval", 0.0, "cli --ws-ping-interval"),
+    (["--ws-ping-timeout", "2.5"], "ws_ping_timeout", 2.5, "cli --ws-ping-timeout"),
 ])
 def test_command_line_sources(tmp_path, argv, name, value, source):
     config = load(tmp_path, argv=argv)

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_supervisor_support import (  # noqa: F401
+from supervisor_support import (  # noqa: F401
     PYTHON,
     NotifyListener,
     children,
@@ -528,6 +528,20 @@ def test_nginx_conf(tmp_path):
     assert upstream and re.search(r"^\s*keepalive\s+\d+;", upstream.group(2), flags=re.M)
     assert f"proxy_pass http://{upstream.group(1)};" in text
     assert "proxy_http_version 1.1;" in text
-    assert 'proxy_set_header Connection "";' in text
+    # No "Connection: close" to the upstream (keep-alive), but the upgrade
+    # of a WebSocket handshake passed on.
+    connection_map = re.search(r"map\s+\$http_upgrade\s+\$(\w+)\s*\{(.*?)\}", text, flags=re.S)
+    assert connection_map and re.search(r"''\s+'';", connection_map.group(2))
+    assert re.search(r"default\s+upgrade;", connection_map.group(2))
+    assert f"proxy_set_header Connection ${connection_map.group(1)};" in text
+    assert "proxy_set_header Upgrade $http_upgrade;" in text
+    read_timeout = re.search(r"proxy_read_timeout\s+(\d+)s;", text)
+    assert read_timeout and int(read_timeout.group(1)) > 20  # above --ws-ping-interval
+    nginx = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")
+    if nginx:
+        result = subprocess.run([nginx, "-t", "-q", "-p", str(tmp_path), "-e",
+                                 str(tmp_path / "error.log"), "-c", str(DEPLOY / "nginx" / "nginx.conf")],
+                                capture_output=True, text=True, timeout=30)
+        assert result.returncode == 0, result.stdout + result.stderr
     assert "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;" in text
     assert "proxy_set_header X-Forwarded-Proto $scheme;" in text

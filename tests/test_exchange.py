@@ -242,7 +242,7 @@ class Upgrade:
             self.transport.write(data.upper())
 
     async def handle(self, request):
-        return SwitchProtocol(self.Shout, {"upgrade": "shout"})
+        return SwitchProtocol(lambda settings: self.Shout(), {"upgrade": "shout"})
 
 
 def test_a_protocol_switch_hands_over_the_connection(serve, raw_client):
@@ -429,3 +429,48 @@ def test_the_application_sets_each_request_body_limit(serve, raw_client, limits,
         assert response.closes
     if limits is not None:
         assert app.asked == [path]  # ...is not asked about
+
+
+class LateReader:
+    """Reads the body only after other work, by which time all of it may
+    have arrived without having been read."""
+
+    def __init__(self) -> None:
+        self.go = asyncio.Event()
+
+    async def handle(self, request):
+        await self.go.wait()
+        pieces = [request.body]
+        while request.channel.receiving:
+            pieces.append(await request.channel.receive())
+        self.go.clear()
+        return Response(b"".join(pieces))
+
+
+def test_a_body_that_arrived_unread_is_read_whole_and_never_leaks():
+    """Regression: once the rest of a body had arrived, `receiving` turned
+    False while its pieces still waited in the connection, so an app that
+    looked at `receiving` first lost them, and the next request on the
+    connection found them in front of its own body."""
+    async def scenario():
+        app = LateReader()
+        transport = FakeTransport()
+        connection = HTTPProtocol(app, ConnectionSettings(), Owner())
+        connection.connection_made(transport)
+        loop = asyncio.get_running_loop()
+        # From loop callbacks, as a socket's bytes arrive.
+        loop.call_soon(connection.data_received,
+                       b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n")
+        loop.call_soon(connection.data_received, b"hello")
+        await asyncio.sleep(0)  # both delivered, the app still waiting
+        app.go.set()
+        while not transport.written.endswith(b"hello"):
+            await asyncio.sleep(0)
+        loop.call_soon(connection.data_received,
+                       b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 6\r\n\r\nsecond")
+        app.go.set()
+        while not transport.written.endswith(b"second"):
+            await asyncio.sleep(0)
+        assert transport.written.count(b"HTTP/1.1 200 OK") == 2
+
+    asyncio.run(asyncio.wait_for(scenario(), WAIT))

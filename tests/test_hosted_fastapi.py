@@ -1,10 +1,16 @@
 """FastAPI served as an ASGI application by `zerodep-http -w 2`: what
-FastAPI users rely on, and its documented behaviours (a validation error
-is a 422 with its JSON body)."""
+FastAPI users rely on, its documented behaviours (a validation error
+is a 422 with its JSON body), and its WebSocket endpoints."""
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import textwrap
+
 import pytest
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import connect
 
 from hosting_support import client, running, start_master
 
@@ -12,7 +18,8 @@ APP = '''
 import asyncio, os
 from contextlib import asynccontextmanager
 from typing import Annotated
-from fastapi import Cookie, FastAPI, File, Form, HTTPException, Request, UploadFile
+from fastapi import (Cookie, FastAPI, File, Form, HTTPException, Request, UploadFile, WebSocket,
+                     WebSocketDisconnect, WebSocketException, status)
 from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
@@ -20,6 +27,10 @@ from starlette.middleware.sessions import SessionMiddleware
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 STATE = {}
+VERSION = "v1"
+
+def say(line):
+    os.write(1, f"{line}\\n".encode())  # one write: the workers share the pipe
 
 @asynccontextmanager
 async def lifespan(app):
@@ -80,6 +91,42 @@ def sync_view():
 @app.get("/boom")
 async def boom():
     raise ValueError("fastapi view failed")
+
+@app.websocket("/ws/echo")
+async def ws_echo(websocket: WebSocket):
+    await websocket.accept()
+    try:
+        while True:
+            await websocket.send_text(await websocket.receive_text())
+    except WebSocketDisconnect as exc:
+        say(f"echo disconnect {exc.code}")
+
+@app.websocket("/ws/items/{item_id}")
+async def ws_items(websocket: WebSocket, item_id: int, token: str | None = None):
+    if token != "secret":
+        raise WebSocketException(code=status.WS_1008_POLICY_VIOLATION)
+    offered = websocket.scope["subprotocols"]
+    await websocket.accept(subprotocol="items.v1" if "items.v1" in offered else None)
+    data = await websocket.receive_json()
+    await websocket.send_json({"item_id": item_id, "got": data, "models": STATE["models"],
+                               "started": websocket.state.started})
+    await websocket.close(code=4000, reason="enough")
+
+@app.websocket("/ws/unguarded")
+async def ws_unguarded(websocket: WebSocket):
+    await websocket.accept()
+    while True:  # lets WebSocketDisconnect through when the client leaves
+        await websocket.send_text(f"you said {await websocket.receive_text()}")
+
+@app.websocket("/ws/version")
+async def ws_version(websocket: WebSocket):
+    await websocket.accept()
+    await websocket.send_text(f"{VERSION} {os.getpid()}")
+    try:
+        while True:
+            await websocket.receive_text()
+    except WebSocketDisconnect as exc:
+        say(f"version {VERSION} disconnect {exc.code} {os.getpid()}")
 '''
 
 
@@ -153,3 +200,73 @@ def test_unhandled_error_is_a_500_without_the_traceback(http, master):
     response = http.get("/boom")
     assert (response.status_code, response.text) == (500, "Internal Server Error")
     master.wait_for("fastapi view failed")
+
+
+def ws_url(master, path: str) -> str:
+    return f"ws://127.0.0.1:{master.port}{path}"
+
+
+def test_websocket_echo_and_the_disconnect_code(master):
+    with connect(ws_url(master, "/ws/echo")) as ws:
+        ws.send("hello")
+        assert ws.recv(15) == "hello"
+        ws.close(4003, "bye")
+    master.wait_for("echo disconnect 4003", stream="stdout")
+
+
+def test_websocket_json_subprotocol_path_and_query_parameters_and_close_code(master):
+    with connect(ws_url(master, "/ws/items/7?token=secret"), subprotocols=["items.v1"]) as ws:
+        assert ws.subprotocol == "items.v1"
+        ws.send('{"price": 1.5}')
+        assert ws.recv(15) == ('{"item_id":7,"got":{"price":1.5},"models":["loaded"],'
+                               '"started":true}')
+        with pytest.raises(ConnectionClosed):
+            ws.recv(15)
+    assert (ws.close_code, ws.close_reason) == (4000, "enough")
+
+
+@pytest.mark.parametrize("path", ["/ws/items/7", "/ws/items/7?token=wrong", "/ws/items/seven",
+                                  "/ws/nowhere"])
+def test_websocket_refusals_are_403(master, path):
+    with pytest.raises(InvalidStatus) as refused:
+        connect(ws_url(master, path), open_timeout=15)
+    assert refused.value.response.status_code == 403
+
+
+def test_websocket_disconnect_let_through_by_the_endpoint_is_not_an_error(master):
+    with connect(ws_url(master, "/ws/unguarded")) as ws:
+        ws.send("hi")
+        assert ws.recv(15) == "you said hi"
+    master.wait_for(r"\[INFO\] ASGI application raised .*WebSocketDisconnect.* after the "
+                    r"WebSocket /ws/unguarded closed")
+    assert "on the WebSocket /ws/unguarded" not in master.stderr  # no error, no traceback
+
+
+def test_hup_closes_websockets_with_1001_and_they_reconnect_to_the_new_generation(tmp_path):
+    (tmp_path / "static").mkdir()
+    server = start_master(tmp_path, {"fastapiapp.py": APP},
+                          "fastapiapp:app", "--graceful-timeout", "60")
+    for _ in running(server):
+        old = []
+        for _ in range(4):
+            with connect(ws_url(server, "/ws/version")) as ws:
+                pass  # warm: both workers up
+        with contextlib.ExitStack() as stack:
+            sockets = [stack.enter_context(connect(ws_url(server, "/ws/version")))
+                       for _ in range(4)]
+            for ws in sockets:
+                version, pid = ws.recv(15).split()
+                assert version == "v1"
+                old.append(int(pid))
+            (tmp_path / "fastapiapp.py").write_text(textwrap.dedent(APP.replace('VERSION = "v1"', 'VERSION = "v2"')))
+            server.signal(signal.SIGHUP)
+            for ws in sockets:
+                with pytest.raises(ConnectionClosed):
+                    ws.recv(30)
+                assert ws.close_code == 1001
+        for pid in set(old):
+            server.wait_for(f"version v1 disconnect 1001 {pid}", stream="stdout", timeout=30)
+        server.wait_for("Reload complete", timeout=60)
+        with connect(ws_url(server, "/ws/version")) as ws:
+            version, pid = ws.recv(15).split()
+            assert version == "v2" and int(pid) not in old

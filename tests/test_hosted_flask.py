@@ -14,7 +14,7 @@ import pytest
 
 from conftest import RawClient
 from hosting_support import client, running, start_master
-from test_supervisor_support import wait_until
+from supervisor_support import wait_until
 
 APP = '''
 import os, time
@@ -72,7 +72,7 @@ def download():
 
 @app.get("/slow")
 def slow():
-    print("slow request started", flush=True)
+    os.write(1, b"slow request started\\n")  # one write: workers share the pipe
     time.sleep(float(request.args.get("s", "1")))
     return "slow done"
 

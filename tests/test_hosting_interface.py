@@ -14,7 +14,7 @@ from zerodep_http.config import load_config
 from zerodep_http.supervisor.appload import AppLoadError, detect_interface, serve_as
 from zerodep_http.wsgi import WSGIApplication
 
-from test_supervisor_support import clean_env
+from supervisor_support import clean_env
 
 
 async def asgi_function(scope, receive, send):
@@ -128,7 +128,7 @@ def test_the_master_stops_at_start_for_an_object_of_no_interface(serve, tmp_path
 
 @pytest.fixture
 def serve(tmp_path):
-    from test_supervisor_support import Server
+    from supervisor_support import Server
     started = []
 
     def start(*args):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import signal
 import textwrap
 
-from test_supervisor_support import Server, clean_env, wait_until
+from supervisor_support import Server, clean_env, wait_until
 
 APP = '''
 import os
@@ -23,7 +23,8 @@ async def app(scope, receive, send):
         scope["state"]["version"] = VERSION
         await send({{"type": "lifespan.startup.complete"}})
         await receive()
-        print("shutdown", os.getpid(), flush=True)
+        # One write: two workers' lines never interleave in the shared pipe.
+        os.write(1, f"shutdown {{os.getpid()}}\\n".encode())
         await send({{"type": "lifespan.shutdown.complete"}})
         return
     body = scope["state"]["version"].encode()

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from test_supervisor_support import RequestLoop, serve, wait_until, write_app  # noqa: F401
+from supervisor_support import RequestLoop, serve, wait_until, write_app  # noqa: F401
 from zerodep_http.supervisor.exposition import Supervision, WorkerInfo, render
 from zerodep_http.supervisor.metrics import MetricsTable
 from zerodep_http.supervisor.metrics_server import MetricsServer

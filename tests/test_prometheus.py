@@ -18,7 +18,7 @@ import urllib.request
 
 import pytest
 
-from test_supervisor_support import RequestLoop, serve, wait_until, write_app  # noqa: F401
+from supervisor_support import RequestLoop, serve, wait_until, write_app  # noqa: F401
 
 pytestmark = pytest.mark.skipif(shutil.which("prometheus") is None,
                                 reason="prometheus not installed (.ci/run installs it)")

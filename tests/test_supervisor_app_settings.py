@@ -7,7 +7,7 @@ import http.client
 import subprocess
 import textwrap
 
-from test_supervisor_support import PYTHON, clean_env, serve  # noqa: F401
+from supervisor_support import PYTHON, clean_env, serve  # noqa: F401
 
 UPLOAD_APP = textwrap.dedent("""
     from zerodep_http import App

@@ -6,7 +6,7 @@ import http.client
 import signal
 
 import pytest
-from test_supervisor_support import RequestLoop, serve, wait_until, write_app  # noqa: F401
+from supervisor_support import RequestLoop, serve, wait_until, write_app  # noqa: F401
 
 from zerodep_http.supervisor import balance
 from zerodep_http.supervisor.balance import ConnectionTable

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 
-from test_supervisor_support import PYTHON, clean_env, serve, write_app  # noqa: F401
+from supervisor_support import PYTHON, clean_env, serve, write_app  # noqa: F401
 
 
 def run(*args: str, cwd=None, env=None) -> subprocess.CompletedProcess:

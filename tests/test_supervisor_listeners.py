@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 
-from test_supervisor_support import (  # noqa: F401
+from supervisor_support import (  # noqa: F401
     PYTHON, RequestLoop, serve, wait_until, write_app)
 
 FAST = ["--graceful-timeout", "2", "--timeout", "2"]

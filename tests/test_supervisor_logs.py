@@ -12,7 +12,7 @@ import socket
 from zerodep_http.requests import Request
 from zerodep_http.supervisor.logs import AccessLog, escape
 
-from test_supervisor_support import serve, wait_until, write_app  # noqa: F401
+from supervisor_support import serve, wait_until, write_app  # noqa: F401
 
 GUNICORN_DEFAULT = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"'
 

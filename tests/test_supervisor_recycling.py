@@ -6,7 +6,7 @@ from __future__ import annotations
 import http.client
 
 from test_metrics import scrape, value
-from test_supervisor_support import RequestLoop, serve, wait_until, write_app  # noqa: F401
+from supervisor_support import RequestLoop, serve, wait_until, write_app  # noqa: F401
 
 FAST = ["--graceful-timeout", "2", "--timeout", "2", "-b", "127.0.0.1:0",
         "--metrics-bind", "127.0.0.1:0"]

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from test_supervisor_support import RequestLoop, serve, wait_until, write_app  # noqa: F401
+from supervisor_support import RequestLoop, serve, wait_until, write_app  # noqa: F401
 from zerodep_http.supervisor import reloader
 from zerodep_http.supervisor.reloader import (
     DEBOUNCE, MAX_DELAY, POLL_INTERVAL, Reloader, SourceTree, app_roots, forget_bytecode)

@@ -7,7 +7,7 @@ import signal
 import threading
 import time
 
-from test_supervisor_support import RequestLoop, serve, wait_until, write_app  # noqa: F401
+from supervisor_support import RequestLoop, serve, wait_until, write_app  # noqa: F401
 
 FAST = ["--graceful-timeout", "2", "--timeout", "2", "-b", "127.0.0.1:0"]
 

@@ -7,7 +7,7 @@ import signal
 import time
 
 import pytest
-from test_supervisor_support import (  # noqa: F401
+from supervisor_support import (  # noqa: F401
     PYTHON,
     NotifyListener,
     children,

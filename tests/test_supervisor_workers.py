@@ -7,7 +7,7 @@ import os
 import signal
 
 import pytest
-from test_supervisor_support import (  # noqa: F401
+from supervisor_support import (  # noqa: F401
     RequestLoop, serve, wait_until, write_app)
 
 from zerodep_http.config import load_config

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from zerodep_http import App, FileResponse, StreamingResponse
-from zerodep_http.listeners import BindError
+from zerodep_http.binding import BindError
 
 from conftest import WAIT, make_self_signed_cert
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from test_ws_support import (
+from ws_support import (
     BINARY, TEXT, ClientDeflater, binary, bytewise, close, continuation, drive, fragments,
     frame, ping, pong, text, two_pieces, whole)
 from zerodep_http.ws_deflate import DeflateParameters, negotiate_deflate

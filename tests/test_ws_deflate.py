@@ -1,6 +1,6 @@
 """permessage-deflate: negotiating offers, context takeover, and bounded
 inflation. The client side of each exchange is plain zlib, written in the
-test (test_ws_support.ClientDeflater)."""
+test (ws_support.ClientDeflater)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import zlib
 
 import pytest
 
-from test_ws_support import BINARY, ClientDeflater, server_frames
+from ws_support import BINARY, ClientDeflater, server_frames
 from zerodep_http.ws_deflate import (
     DeflateParameters, DeflateSettings, MessageDeflater, negotiate_deflate)
 from zerodep_http.ws_errors import InvalidPayload, MessageTooBig

@@ -10,7 +10,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from test_ws_support import (
+from ws_support import (
     BINARY, CONTINUATION, PING, PONG, TEXT, ClientDeflater, frame, server_frames, summarize)
 from zerodep_http.ws_deflate import DeflateParameters
 from zerodep_http.ws_errors import WebSocketError

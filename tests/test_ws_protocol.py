@@ -8,7 +8,7 @@ import zlib
 
 import pytest
 
-from test_ws_support import (
+from ws_support import (
     BINARY, CLOSE, PING, PONG, TEXT, binary, close, drive, ping, server_frames, text)
 from zerodep_http.ws_deflate import DeflateParameters
 from zerodep_http.ws_errors import CloseCode, ProtocolViolation

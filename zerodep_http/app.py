@@ -10,16 +10,16 @@ import asyncio
 import inspect
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from types import SimpleNamespace
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from . import defaults
+from .asgi import ASGIApplication
 from .bodies import take_body
 from .compression import accepts_gzip, compress_body, start_gzip_stream
-from .asgi import ASGIApplication
 from .cors import CORSPolicy
 from .exceptions import HTTPException
 from .exchange import ClientDisconnected
@@ -93,13 +93,18 @@ class App:
     def __init__(self, *, max_body_size: int | None = None,
                  read_timeout: float | None = None,
                  secret_key: str | bytes | list[str | bytes] | None = None,
-                 compress: bool = False) -> None:
+                 compress: bool = False,
+                 websocket_origins: Iterable[str] | None = None) -> None:
         #: The settings this app set itself, by name (see `_Declared`).
         self.declared_settings: dict[str, Any] = {}
         if max_body_size is not None:
             self.max_body_size = max_body_size
         if read_timeout is not None:
             self.read_timeout = read_timeout
+        if isinstance(websocket_origins, str):
+            raise TypeError("websocket_origins is a list of origins, not one string")
+        #: Origins whose pages may open this app's WebSockets (None: any).
+        self.websocket_origins = None if websocket_origins is None else list(websocket_origins)
         self.router = Router()
         self._before_request: list[Endpoint] = []
         self._after_request: list[Endpoint] = []
@@ -111,7 +116,9 @@ class App:
         self._compress = False
         self._error_handlers: dict[int | type[BaseException], Endpoint] = {}
         self._methods: set[str] = set()
-        self._mounts: list[tuple[str, str, App]] = []  # (prefix, name, app), longest first
+        # (prefix, name, app), longest prefix first; app is an App, or the
+        # adapter of a mounted ASGI or WSGI application.
+        self._mounts: list[tuple[str, str, Any]] = []
         self._lifecycle = Lifecycle()
         #: What startup hooks create for the handlers (a pool, a client...).
         self.state = SimpleNamespace()
@@ -243,6 +250,19 @@ class App:
         for prefix, _, _ in self._mounts:
             if _under(pattern, prefix):
                 raise ValueError(f"route {pattern} lies under the mount prefix {prefix}")
+
+    def websocket(self, pattern: str, *, name: str | None = None) -> Callable[[Handler], Handler]:
+        """Serve WebSocket handshakes at `pattern` with
+        `async def handler(request, ws, **params)` (see `websocket`); `name`
+        as for `route`."""
+        # Imported here: an app without WebSocket routes never loads them.
+        from .websocket import websocket_endpoint
+
+        def register(handler: Handler) -> Handler:
+            self.route(pattern, name=name)(websocket_endpoint(handler, self))
+            return handler
+
+        return register
 
     def before_request(self, hook: Handler) -> Handler:
         """Run `hook(request)` before every handler; a non-None return value

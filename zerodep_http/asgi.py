@@ -1,63 +1,40 @@
 """ASGI 3 applications, served by the connection like any other
-(`exchange.Application`): the HTTP scope and its messages (ASGI HTTP spec
-2.4), and the lifespan (`asgi_lifespan`).
+(`exchange.Application`): one call of the application per request
+(`asgi_http`: the `http` scope's messages) and per WebSocket
+(`asgi_websocket`: the `websocket` scope's, on the native WebSocket
+engine), and the lifespan around them (`asgi_lifespan`).
 
-One request is one call of the application. `receive()` gives the body
-the connection already holds, then the rest as the client sends it (the
-connection stops reading while the application does not ask: backpressure),
-then waits for the client to leave or the response to end and says
-`http.disconnect`. `send()` turns `http.response.start` / `.body` /
-`.pathsend` into the channel's response events: with the length the
-application declared, or the whole body's when it comes in one message,
-else chunked (a close-delimited body for HTTP/1.0). `send()` on a
-connection the client left raises `ClientDisconnected`, an `OSError`, as
-spec 2.4 asks.
-
-Failures: an exception before any byte of the response went out is a 500
-(logged once, the traceback never sent); after that the connection is
-dropped, so that a cut body is never taken for a whole one. A message out
-of order is logged as a protocol error and raised in the application, and
-a response left unfinished when it returns is dropped: never a hang.
+The scopes carry what the ASGI HTTP and WebSocket spec 2.5 lists: the
+path as decoded and as sent, the root path, the header fields in order
+with repeats, client and server, and a copy of the lifespan's `state`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
-import os
+from collections.abc import Awaitable
 from typing import Any
 
 from . import defaults
+from .asgi_http import HTTPCycle
 from .asgi_lifespan import Lifespan
-from .exchange import BodyError, Channel, ClientDisconnected
-from .hosting import HostedResponse, InvalidResponse, encode_fields, split_root_path
+from .exchange import Channel
+from .hosting import split_root_path
+from .lifecycle import Lifecycle
 from .parser import field_lines
 from .requests import Request
-from .responses import TEXT, Response
+from .responses import Response
 
-log = logging.getLogger("zerodep_http.error")
-
-#: What this server implements: ASGI 3, HTTP spec 2.4 (send raises once
-#: the client left; see `connection_scope`), and the extension that sends
-#: a file by its path.
+#: What this server implements: ASGI 3, HTTP and WebSocket spec 2.5 (send
+#: raises once the client left, a WebSocket disconnect has its reason: see
+#: `connection_scope`), and the extension that sends a file by its path.
 EXTENSIONS = {"http.response.pathsend": {}}
-_DISCONNECT = {"type": "http.disconnect"}
-
-# Where a request's response is: module constants, compared by identity.
-START = "start"        # waiting for http.response.start
-HEAD = "head"          # start received, nothing written yet
-BODY = "body"          # the head went out; body messages until more_body is False
-DONE = "done"          # complete; further body messages are ignored
-ANSWERED = "answered"  # the server answered (the body could not be received)
-
-
-class ASGIProtocolError(RuntimeError):
-    """The application sent a message the protocol does not allow there."""
 
 
 class ASGIApplication:
     """Serves an ASGI 3 application: `handle` per request, `startup` and
-    `cleanup` run its lifespan (`lifespan` is `auto`, `on` or `off`).
+    `cleanup` run its lifespan (`lifespan` is `auto`, `on` or `off`);
+    `cleanup` first lets its WebSocket sessions finish (`spawn`).
 
     `root_path` is where a proxy mounts the application (`--root-path`):
     it is the scope's `root_path`, and the scope's `path` carries it too,
@@ -68,12 +45,24 @@ class ASGIApplication:
         self.app = app
         self.root_path = root_path or ""
         self.lifespan = Lifespan(app, lifespan)
+        # The calls that outlive their request: WebSocket sessions.
+        self._sessions = Lifecycle()
 
     async def startup(self) -> None:
         await self.lifespan.startup()
 
+    def spawn(self, awaitable: Awaitable[Any]) -> asyncio.Future[Any]:
+        """Run a call of the application that outlives its request (a
+        WebSocket's); `cleanup` waits for it."""
+        return self._sessions.spawn(awaitable)
+
     async def cleanup(self, timeout: float) -> None:
-        await self.lifespan.shutdown(timeout)
+        """Let the WebSocket sessions end (a drain has closed their
+        WebSockets), then shut the lifespan down, within `timeout` seconds."""
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + timeout
+        await self._sessions.cleanup(timeout)
+        await self.lifespan.shutdown(max(0.0, give_up - loop.time()))
 
     def connection_scope(self, request: Request, kind: str, scheme: str) -> dict[str, Any]:
         """The keys an `http` and a `websocket` scope share."""
@@ -86,7 +75,7 @@ class ASGIApplication:
             path, raw_path = root_path + path, root_path + raw_path
         scope = {
             "type": kind,
-            "asgi": {"version": "3.0", "spec_version": "2.4"},
+            "asgi": {"version": "3.0", "spec_version": "2.5"},
             "http_version": request.http_version,
             "scheme": scheme,
             "path": path,
@@ -112,7 +101,14 @@ class ASGIApplication:
         return scope
 
     async def handle(self, request: Request) -> Response | None:
-        cycle = _HTTPCycle(request)
+        if "upgrade" in request.headers:
+            # Imported here: an application never asked for a WebSocket
+            # never loads the WebSocket engine.
+            from .asgi_websocket import serve_websocket
+            from .ws_handshake import is_upgrade_request
+            if is_upgrade_request(request.headers):
+                return await serve_websocket(self, request)
+        cycle = HTTPCycle(request)
         try:
             await self.app(self.http_scope(request), cycle.receive, cycle.send)
         except Exception as exc:
@@ -128,177 +124,3 @@ def _server(channel: Channel) -> tuple[str, int | None] | None:
     if isinstance(address, str):
         return address, None
     return address
-
-
-class _HTTPCycle:
-    """One request's receive() and send()."""
-
-    __slots__ = ("request", "channel", "phase", "response", "content_length",
-                 "body_delivered", "body_done", "done_waiter")
-
-    def __init__(self, request: Request) -> None:
-        self.request = request
-        self.channel = request.channel
-        self.phase = START
-        self.response: HostedResponse | None = None
-        self.content_length: int | None = None
-        self.body_delivered = False   # request.body has been given out
-        self.body_done = False        # the whole request body has been given out
-        self.done_waiter: asyncio.Future[None] | None = None
-
-    # -- receive ---------------------------------------------------------------
-
-    async def receive(self) -> dict[str, Any]:
-        if not self.body_done:
-            channel = self.channel
-            if not self.body_delivered:
-                self.body_delivered = True
-                body = self.request.body
-                if not channel.receiving:
-                    self.body_done = True
-                    return {"type": "http.request", "body": body, "more_body": False}
-                if body:
-                    return {"type": "http.request", "body": body, "more_body": True}
-            try:
-                piece = await channel.receive()
-            except ClientDisconnected:
-                self.body_done = True
-                return _DISCONNECT
-            except BodyError as exc:
-                self.body_done = True
-                await self._answer(exc)
-                return _DISCONNECT
-            if not piece:
-                self.body_done = True
-            return {"type": "http.request", "body": piece, "more_body": bool(piece)}
-        if self.phase is not DONE and self.phase is not ANSWERED and not self.channel.closed:
-            await self._wait_for_end()
-        return _DISCONNECT
-
-    async def _wait_for_end(self) -> None:
-        """Until the client leaves or the response is complete."""
-        if self.done_waiter is None:
-            self.done_waiter = asyncio.get_running_loop().create_future()
-        closed = asyncio.ensure_future(self.channel.wait_closed())
-        try:
-            await asyncio.wait((self.done_waiter, closed), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            closed.cancel()
-
-    async def _answer(self, error: BodyError) -> None:
-        """The body cannot arrive (too large, too slow, malformed): the
-        client gets that status if no response began, else the connection
-        is dropped; the application hears `http.disconnect`."""
-        channel = self.channel
-        if self.phase is START or self.phase is HEAD:
-            self.phase = ANSWERED
-            body = f"{error.message}\n".encode()
-            if channel.start_response(Response(body, error.status_code, content_type=TEXT),
-                                      len(body)):
-                await channel.send_body(body)
-            channel.end_response()
-        elif self.phase is BODY:
-            self.phase = ANSWERED
-            channel.abort()
-
-    # -- send ------------------------------------------------------------------
-
-    async def send(self, message: dict[str, Any]) -> None:
-        kind = message["type"]
-        phase = self.phase
-        if kind == "http.response.body" and (phase is HEAD or phase is BODY):
-            await self._send_body(message.get("body", b""), message.get("more_body", False))
-        elif phase is START:
-            if kind != "http.response.start":
-                raise self._protocol_error(f"expected 'http.response.start', got {kind!r}")
-            status = message["status"]
-            if type(status) is not int or not 200 <= status <= 999:
-                raise self._protocol_error(f"invalid status {status!r}")
-            try:
-                fields, self.content_length = encode_fields(message.get("headers", ()))
-            except InvalidResponse as exc:
-                raise self._protocol_error(str(exc)) from None
-            self.response = HostedResponse(status, fields)
-            self.phase = HEAD
-        elif kind == "http.response.pathsend" and phase is HEAD:
-            await self._send_path(message["path"])
-        elif phase is ANSWERED or (phase is DONE and kind == "http.response.body"):
-            return  # the exchange is over; the spec has these ignored
-        else:
-            raise self._protocol_error(f"unexpected {kind!r} after the response "
-                                       f"{'ended' if phase is DONE else 'started'}")
-
-    async def _send_body(self, body: bytes, more_body: bool) -> None:
-        channel = self.channel
-        if self.phase is HEAD:
-            if channel.closed:
-                raise ClientDisconnected("client went away")
-            length = self.content_length
-            if length is None and not more_body:
-                length = len(body)  # the whole body in one message
-            self.phase = BODY
-            channel.start_response(self.response, length)  # type: ignore[arg-type]
-        if body:
-            await channel.send_body(body)
-        if not more_body:
-            self._end()
-
-    async def _send_path(self, path: str) -> None:
-        channel = self.channel
-        if channel.closed:
-            raise ClientDisconnected("client went away")
-        with open(path, "rb") as file:
-            size = os.fstat(file.fileno()).st_size
-            length = self.content_length if self.content_length is not None else size
-            self.phase = BODY
-            if channel.start_response(self.response, length):  # type: ignore[arg-type]
-                await channel.send_file(file, 0, min(length, size))
-        self._end()
-
-    def _end(self) -> None:
-        self.phase = DONE
-        self.channel.end_response()
-        if self.done_waiter is not None and not self.done_waiter.done():
-            self.done_waiter.set_result(None)
-
-    def _protocol_error(self, what: str) -> ASGIProtocolError:
-        request = self.request
-        log.error("ASGI protocol error in the response to %s %s: %s",
-                  request.method, request.path, what)
-        return ASGIProtocolError(what)
-
-    # -- the application returned --------------------------------------------
-
-    def returned(self) -> Response | None:
-        phase = self.phase
-        if phase is DONE or phase is ANSWERED:
-            return None
-        request = self.request
-        if phase is BODY:
-            log.error("ASGI application returned before its response to %s %s ended; "
-                      "dropping the connection", request.method, request.path)
-            self.channel.abort()
-            return None
-        log.error("ASGI application returned without %s a response to %s %s",
-                  "starting" if phase is START else "the body of", request.method, request.path)
-        return Response("Internal Server Error", 500)
-
-    def failed(self, exc: Exception) -> Response | None:
-        phase = self.phase
-        request = self.request
-        if isinstance(exc, ClientDisconnected) or phase is ANSWERED:
-            return None  # our own signal that the client left, come back
-        if self.channel.closed:
-            # What a framework makes of a client that left (Starlette's
-            # ClientDisconnect): nothing to answer, nothing to fix.
-            log.info("ASGI application raised %r after the client of %s %s left",
-                     exc, request.method, request.path)
-            return None
-        if not isinstance(exc, ASGIProtocolError):  # that one was logged when raised
-            log.error("Exception in ASGI application for %s %s", request.method, request.path,
-                      exc_info=exc)
-        if phase is START or phase is HEAD:
-            return Response("Internal Server Error", 500)
-        if phase is BODY:
-            self.channel.abort()
-        return None

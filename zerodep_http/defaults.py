@@ -28,3 +28,13 @@ FORWARDED_ALLOW_IPS = "127.0.0.1,::1"
 THREADS = 10
 #: ASGI lifespan: "auto" runs it when the application speaks it.
 LIFESPAN = "auto"
+#: Largest WebSocket message accepted, counted after decompression (1009).
+WS_MAX_MESSAGE_SIZE = 1 << 20
+#: Seconds between the keep-alive pings sent on an open WebSocket; 0 = none.
+WS_PING_INTERVAL = 20.0
+#: Seconds a keep-alive ping may wait for its pong before the WebSocket is
+#: closed (1011); 0 = wait forever.
+WS_PING_TIMEOUT = 20.0
+#: Seconds the client gets to answer our close frame before the connection
+#: is dropped (a drain does not wait the graceful timeout for it).
+WS_CLOSE_TIMEOUT = 5.0

@@ -45,17 +45,23 @@ Nothing on the application side writes to a transport. How the other
 applications plug in here:
 
 - **WebSocket**: a route's `handle` validates the handshake and returns
-  `SwitchProtocol(protocol_factory, headers)`. The connection writes the
-  101 and hands the transport to the protocol the factory makes
-  (`connection_made`, then any bytes already received). The server still
-  counts and drains the connection: on a drain it calls the protocol's
-  `going_away()` if it has one (a WebSocket closes with 1001).
+  `SwitchProtocol(protocol_factory, headers)` once the handler accepts
+  (see `websocket`). The connection writes the 101 and hands the transport
+  to the protocol that `protocol_factory(settings)` makes, given the
+  connection's `ConnectionSettings` (`connection_made`, then any bytes
+  already received); a client gone by then gets nothing, and the factory
+  is not called. The server still counts and drains the connection: on a
+  drain, or at once if the switch came after the drain began, it calls the
+  protocol's `going_away()` if it has one (a WebSocket closes with 1001).
 - **ASGI 3** (`asgi.ASGIApplication`): `handle` builds the scope from the
   request, maps `receive()` to `http.request` messages (`more_body` while
   `channel.receiving`) and then `http.disconnect` (`wait_closed`), and maps
   `http.response.start` / `.body` / `pathsend` to `start_response`,
   `send_body`, `send_file` and `end_response`; `abort()` when it fails
-  mid-body. Its `connection_scope` is what a `websocket` scope shares.
+  mid-body (`asgi_http`). A WebSocket handshake becomes a `websocket`
+  scope: the application runs in a task of its own and `handle` returns
+  the `SwitchProtocol` once it accepts, as a native WebSocket route does
+  (`asgi_websocket`).
 - **WSGI** (`wsgi.WSGIApplication`): `handle` runs the callable in a
   thread pool; `wsgi.input` reads through `receive()` (called on the loop
   with `run_coroutine_threadsafe`), and the iterable's items come back to
@@ -84,7 +90,8 @@ class BodyError(HTTPException):
 class Channel(Protocol):
     """What an application may do with the connection of its request."""
 
-    #: True while more of the request body is still to be received.
+    #: True while the application has more of the request body to read
+    #: through `receive()`: pieces already received, or still to come.
     receiving: bool
     #: True once the client is gone.
     closed: bool

@@ -81,6 +81,10 @@ class ConnectionSettings:
     # The path prefix under which a proxy mounts the application.
     root_path: str = ""
     access_log: AccessLog | None = None
+    # For the WebSockets this connection may switch to (see `websocket`).
+    ws_max_message_size: int = defaults.WS_MAX_MESSAGE_SIZE
+    ws_ping_interval: float = defaults.WS_PING_INTERVAL
+    ws_ping_timeout: float = defaults.WS_PING_TIMEOUT
 
 
 class ConnectionOwner(Protocol):
@@ -115,13 +119,13 @@ class _Relay(asyncio.Protocol):
     new protocol, and the end of the connection to the HTTP connection
     that the server still counts and drains."""
 
-    __slots__ = ("connection", "protocol")
+    # `data_received` is the new protocol's own bound method, called with
+    # no relay frame in between: it is called for every piece received.
+    __slots__ = ("connection", "protocol", "data_received")
 
     def __init__(self, connection: HTTPProtocol, protocol: asyncio.Protocol) -> None:
         self.connection, self.protocol = connection, protocol
-
-    def data_received(self, data: bytes) -> None:
-        self.protocol.data_received(data)
+        self.data_received = protocol.data_received  # type: ignore[method-assign]
 
     def eof_received(self) -> bool | None:
         return self.protocol.eof_received()
@@ -159,7 +163,7 @@ class HTTPProtocol(asyncio.Protocol):
     # this large would make each read a hashed lookup.
     __slots__ = (
         "application", "settings", "owner", "parser", "phase", "deadline", "transport",
-        "client_addr", "scheme", "receiving", "closed", "expects_continue", "_loop",
+        "client_addr", "scheme", "receiving", "closed", "expects_continue", "_body_open", "_loop",
         "_request", "_keep_alive", "_runner", "_advancing", "_peer_closed",
         "_reading_paused", "_started", "_body", "_body_unread", "_body_error",
         "_body_waiter", "_closed_waiter", "_head", "_body_allowed", "_chunked",
@@ -185,6 +189,9 @@ class HTTPProtocol(asyncio.Protocol):
         self.scheme = "http"
         # The channel, as the application sees it (see exchange.Channel).
         self.receiving = False
+        # Whether more of the body is still to come from the client (a
+        # piece may also wait unread: `receiving` covers both).
+        self._body_open = False
         self.closed = False
         self.expects_continue = False
         self._loop = asyncio.get_running_loop()
@@ -259,7 +266,7 @@ class HTTPProtocol(asyncio.Protocol):
                 return
         self.parser.feed(data)
         phase = self.phase
-        if phase is IDLE or phase is HEAD or self.receiving:
+        if phase is IDLE or phase is HEAD or self._body_open:
             self._advance()
         elif len(self.parser.buffer) > _MAX_PIPELINE_BUFFER:
             self._pause_reading()
@@ -291,7 +298,7 @@ class HTTPProtocol(asyncio.Protocol):
         waiter = self._closed_waiter
         if waiter is not None and not waiter.done():  # see wait_closed
             waiter.set_result(None)
-        if self.receiving:
+        if self._body_open:
             self._fail_body(ClientDisconnected("the client closed before its body ended"))
         if self.phase is not APP:
             self._close()
@@ -306,7 +313,7 @@ class HTTPProtocol(asyncio.Protocol):
         self._set_closed()
         self.owner.connection_closed(self)
         gone = ClientDisconnected("client went away")
-        if self.receiving:
+        if self._body_open:
             self._fail_body(gone)
         self._wake_writers(gone)
 
@@ -373,7 +380,7 @@ class HTTPProtocol(asyncio.Protocol):
                             self._runner.run(self._serve(request))
                     else:
                         self.phase = BODY
-                        self.receiving = True  # until END_OF_MESSAGE
+                        self.receiving = self._body_open = True  # until END_OF_MESSAGE
                         if self._body_limit_for is not None:
                             limit = self._body_limit_for(request)
                             if limit is not None:
@@ -392,13 +399,15 @@ class HTTPProtocol(asyncio.Protocol):
                         self.deadline = monotonic() + self.settings.read_timeout
                     return
                 elif event is END_OF_MESSAGE:
-                    self.receiving = False
+                    self._body_open = False
                     if self.phase is BODY:
+                        self.receiving = False
                         if self._body:
                             self._request.body = b"".join(self._body)  # type: ignore[union-attr]
                             self._body = []
                         self._dispatch()
                     else:
+                        self.receiving = bool(self._body)  # pieces left to read
                         self._wake_body_reader()
                 else:
                     self._body.append(event)  # type: ignore[arg-type]
@@ -412,7 +421,7 @@ class HTTPProtocol(asyncio.Protocol):
                 if phase is IDLE:
                     if not parser.buffer:  # answered at once, nothing pipelined
                         return
-                elif phase is not BODY and not self.receiving:
+                elif phase is not BODY and not self._body_open:
                     return
         finally:
             self._advancing = False
@@ -460,13 +469,17 @@ class HTTPProtocol(asyncio.Protocol):
             if body:
                 piece = body.pop(0)
                 self._body_unread -= len(piece)
-                if self._reading_paused and self.receiving and self._body_unread <= _MAX_UNREAD_BODY:
-                    self._resume_reading()
-                    self._advance()
+                if self._body_open:
+                    if self._reading_paused and self._body_unread <= _MAX_UNREAD_BODY:
+                        self._resume_reading()
+                        self._advance()
+                elif not body and self._body_error is None:
+                    self.receiving = False  # that was the last piece
                 return piece
             if self._body_error is not None:
                 raise self._body_error
-            if not self.receiving:
+            if not self._body_open:
+                self.receiving = False
                 return b""
             if self.expects_continue:
                 self.expects_continue = False
@@ -486,8 +499,9 @@ class HTTPProtocol(asyncio.Protocol):
             waiter.set_result(None)
 
     def _fail_body(self, error: Exception) -> None:
-        """The body will not arrive: `receive()` raises `error` from now on."""
-        self.receiving = False
+        """The body will not arrive: `receive()` raises `error` once the
+        pieces already received are read."""
+        self._body_open = False
         self._keep_alive = False
         # The client may still be sending: linger after the answer, so that
         # it reads the answer rather than a reset.
@@ -535,7 +549,7 @@ class HTTPProtocol(asyncio.Protocol):
 
     def _connection_field(self, request: Request) -> bytes:
         """The `Connection` field that ends a head, with the empty line."""
-        if self.receiving:
+        if self._body_open:
             # A body the application did not read cannot be skipped safely
             # in every case (no 100 Continue went out): close after this.
             self._keep_alive = False
@@ -565,7 +579,7 @@ class HTTPProtocol(asyncio.Protocol):
         except ValueError as exc:
             self._refuse_head(request, exc)
             return
-        if self.receiving:  # as in _connection_field
+        if self._body_open:  # as in _connection_field
             self._keep_alive = False
             self._drop_input = True
         if not self._keep_alive:
@@ -764,7 +778,10 @@ class HTTPProtocol(asyncio.Protocol):
             self._send_whole(Response("Internal Server Error", 500), request)
 
     def _switch_protocol(self, response: SwitchProtocol, request: Request) -> None:
-        """Write the 101 and hand the transport to the new protocol."""
+        """Write the 101 and hand the transport, and the connection's
+        settings, to the new protocol."""
+        if self.phase is CLOSED:
+            return  # the client left while the application decided
         if self.receiving:
             raise RuntimeError("cannot switch protocols before the request body ended")
         try:
@@ -776,8 +793,9 @@ class HTTPProtocol(asyncio.Protocol):
         transport.write(prefix + self.owner.date_line + b"connection: upgrade\r\n\r\n")  # type: ignore[union-attr]
         if self.settings.access_log is not None:
             self._log_access(request, 101, 0)
-        protocol = self._switched_to = response.protocol_factory()
+        protocol = self._switched_to = response.protocol_factory(self.settings)
         already_received = bytes(self.parser.buffer)
+        self.parser = _DISCARD  # type: ignore[assignment]
         self.phase = SWITCHED
         self.deadline = None
         self._request = None
@@ -792,6 +810,10 @@ class HTTPProtocol(asyncio.Protocol):
         protocol.connection_made(transport)  # type: ignore[arg-type]
         if already_received:
             protocol.data_received(already_received)  # type: ignore[attr-defined]
+        if self._peer_closed and not protocol.eof_received():  # type: ignore[attr-defined]
+            transport.close()  # type: ignore[union-attr]
+        elif self.owner.draining:
+            self.going_away()  # switched after the drain began: tell it now
 
     def _log_access(self, request: Request, status: int, size: int) -> None:
         try:
@@ -814,6 +836,10 @@ class HTTPProtocol(asyncio.Protocol):
                     waiter.set_exception(exc)
 
     def _finish_response(self) -> None:
+        if self.receiving:  # pieces the application left unread
+            self._body = []
+            self._body_unread = 0
+            self.receiving = False
         self._request = None
         owner = self.owner
         served = owner.requests_served = owner.requests_served + 1
@@ -862,7 +888,7 @@ class HTTPProtocol(asyncio.Protocol):
             return
         self._keep_alive = False
         self._drop_input = True
-        self.receiving = False
+        self.receiving = self._body_open = False
         if self._request is None:  # refused before its head was whole: timed from now
             self._started = monotonic()
         body = f"{exc.reason}\n".encode()
@@ -918,7 +944,7 @@ class HTTPProtocol(asyncio.Protocol):
             # and drop what arrives until the client ends its side too.
             self.phase = LINGER
             self.parser = _DISCARD  # type: ignore[assignment]
-            self.receiving = False  # what still arrives is dropped, never parsed
+            self.receiving = self._body_open = False  # what still arrives is dropped
             self.deadline = monotonic() + _LINGER_SECONDS
             if self._reading_paused:
                 self._resume_reading()

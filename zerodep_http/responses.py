@@ -44,8 +44,9 @@ def _make_json_encoder(make_encoder: Any = getattr(json.encoder, "c_make_encoder
 _JSON_SAMPLE = {"a": [1, 2.5, None, True, "é\"\n"], "b": {"c": -3}}
 _json_encode = _make_json_encoder()
 #: Makes the protocol that takes over a connection after `101 Switching
-#: Protocols`; it gets the transport through `connection_made`.
-ProtocolFactory = Callable[[], asyncio.Protocol]
+#: Protocols`, given the connection's settings (`protocol.ConnectionSettings`);
+#: it gets the transport through `connection_made`.
+ProtocolFactory = Callable[[Any], asyncio.Protocol]
 _FIELD_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _FIELD_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
 # Framing is the server's business: an application cannot set these.
@@ -281,7 +282,7 @@ async def close_iterator(iterator: Any) -> None:
 
 class SwitchProtocol(Response):
     """`101 Switching Protocols`: after the head, the connection belongs to
-    the protocol `protocol_factory()` makes (a WebSocket, say)."""
+    the protocol `protocol_factory(settings)` makes (a WebSocket, say)."""
 
     __slots__ = ("protocol_factory",)
     streamed = True

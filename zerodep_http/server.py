@@ -166,9 +166,11 @@ class Server:
         """
         self.draining = True
         self.ready = False
+        # Listeners first: a client told to go away (a WebSocket's 1001)
+        # that reconnects at once must reach another process, not this one.
+        self.stop_accepting(take_queued=not (force is not None and force.is_set()))
         for connection in list(self.connections):
             connection.going_away()
-        self.stop_accepting(take_queued=not (force is not None and force.is_set()))
         loop = asyncio.get_running_loop()
         now = loop.time()
         give_up, close_idle = now + timeout, now + min(idle_grace, timeout)

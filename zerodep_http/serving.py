@@ -19,7 +19,7 @@ from typing import Any
 from . import defaults
 from .exchange import Application
 from .lifecycle import StartupFailed
-from .listeners import BindError, bind_tcp, bind_unix, format_address, remove_unix
+from .binding import BindError, bind_tcp, bind_unix, format_address, remove_unix
 from .parser import Limits
 from .protocol import ConnectionSettings
 from .proxy import IPAllowList
@@ -50,7 +50,10 @@ class LocalServer:
                     read_timeout: float = defaults.READ_TIMEOUT,
                     limits: Limits = defaults.LIMITS,
                     forwarded_allow_ips: str | Iterable[str] = defaults.FORWARDED_ALLOW_IPS,
-                    proxy_protocol: bool = False, root_path: str = "") -> None:
+                    proxy_protocol: bool = False, root_path: str = "",
+                    ws_max_message_size: int = defaults.WS_MAX_MESSAGE_SIZE,
+                    ws_ping_interval: float = defaults.WS_PING_INTERVAL,
+                    ws_ping_timeout: float = defaults.WS_PING_TIMEOUT) -> None:
         """Serve until `shutdown()`, then drain gracefully.
 
         `socket` is a unix socket path served instead of host and port.
@@ -58,13 +61,16 @@ class LocalServer:
         `Forwarded` / `X-Forwarded-*` headers (and PROXY protocol header,
         with `proxy_protocol`) set `request.client_addr` and `request.scheme`.
         `root_path` is the prefix under which a proxy mounts the app.
+        The `ws_*` options are the command line's `--ws-*` settings.
         """
         if isinstance(forwarded_allow_ips, str):
             forwarded_allow_ips = forwarded_allow_ips.split(",")
         settings = ConnectionSettings(
             limits=limits, keep_alive=keep_alive, read_timeout=read_timeout,
             forwarded_allow_ips=IPAllowList.parse(forwarded_allow_ips),
-            proxy_protocol=proxy_protocol, root_path=root_path.rstrip("/"))
+            proxy_protocol=proxy_protocol, root_path=root_path.rstrip("/"),
+            ws_max_message_size=ws_max_message_size, ws_ping_interval=ws_ping_interval,
+            ws_ping_timeout=ws_ping_timeout)
         if socket is not None:
             sock = bind_unix(socket, backlog=backlog)
         else:

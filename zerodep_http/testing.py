@@ -5,6 +5,8 @@ transport, and the response's bytes are read back as a client reads them.
     with TestClient(app) as client:        # runs the app's startup hooks
         response = client.post("/login", data={"user": "ada"})
         assert client.get("/me").json() == {"user": "ada"}  # cookies persist
+        with client.websocket_connect("/ws/lobby") as ws:  # see ws_testing
+            ws.send_text("hello")
 
 `AsyncTestClient` is the same for async tests (`async with`, `await`).
 """
@@ -27,8 +29,10 @@ from urllib.parse import urlencode, urlsplit
 from . import defaults
 from .parser import Limits
 from .protocol import ConnectionSettings, HTTPProtocol
+from .ws_testing import (
+    SyncTestWebSocket, TestWebSocket, WebSocketRefused, handshake_fields, open_websocket)
 
-__all__ = ["AsyncTestClient", "TestClient", "TestResponse"]
+__all__ = ["AsyncTestClient", "TestClient", "TestResponse", "WebSocketRefused"]
 
 BASE_URL = "http://testserver"
 #: How long a request may take before the test fails rather than hangs.
@@ -280,6 +284,8 @@ class _Owner:
 
     draining = False
     requests_served = 0
+    max_requests = 0  # never recycled
+    on_max_requests = None
 
     @property
     def date_line(self) -> bytes:
@@ -383,6 +389,21 @@ class AsyncTestClient:
             if not transport.closing:
                 transport.closing = True
                 connection.connection_lost(None)
+
+    @asynccontextmanager
+    async def websocket_connect(self, url: str, *, subprotocols: list[str] | tuple[str, ...] = (),
+                                **options: Any) -> AsyncIterator[TestWebSocket]:
+        """A WebSocket to the route at `url` (see `ws_testing`), offering
+        `subprotocols`; a handshake answered with anything but 101 raises
+        `WebSocketRefused`, which holds the response."""
+        key, fields = handshake_fields(subprotocols)
+        options["headers"] = {**fields, **(options.get("headers") or {})}
+        async with self.stream("GET", url, **options) as response:
+            if response.status_code != 101:
+                response.content = b"".join([piece async for piece in response.aiter_bytes()])
+                raise WebSocketRefused(response)
+            async with open_websocket(response, key, subprotocols) as websocket:
+                yield websocket
 
     def _encode(self, method: str, url: str, *, params: Any = None,
                 headers: Mapping[str, str] | None = None, cookies: Mapping[str, str] | None = None,
@@ -540,6 +561,17 @@ class TestClient:
         response = self._call(manager.__aenter__())
         try:
             yield SyncStreamingResponse(response, self._call)
+        finally:
+            self._call(manager.__aexit__(None, None, None))
+
+
+    @contextmanager
+    def websocket_connect(self, url: str, **options: Any) -> Iterator[SyncTestWebSocket]:
+        """`AsyncTestClient.websocket_connect` with plain calls."""
+        manager = self._client.websocket_connect(url, **options)
+        websocket = self._call(manager.__aenter__())
+        try:
+            yield SyncTestWebSocket(websocket, self._call)
         finally:
             self._call(manager.__aexit__(None, None, None))
 

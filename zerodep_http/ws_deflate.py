@@ -13,6 +13,8 @@ decline an offer it cannot honour).
 incoming ones piece by piece. Inflating is bounded: each call is told how
 many more bytes the message may grow by and never produces more, so a
 compression bomb costs a `MessageTooBig` (1009), not the memory it asks for.
+Its zlib streams are made when first needed: an idle connection, or one
+that only ever sends, holds no compression memory it does not use.
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ class DeflateSettings:
 
     Smaller windows and no context takeover trade compression for memory
     per connection (a window of 2**bits bytes each way, kept between
-    messages when the context is taken over).
+    messages when the context is taken over); so does zlib's `memory_level`
+    (the compressor's state is about 2**(bits + 2) + 2**(level + 9) bytes).
     """
 
     server_no_context_takeover: bool = False
@@ -55,12 +58,15 @@ class DeflateSettings:
     server_max_window_bits: int = 15  # 9-15
     client_max_window_bits: int = 15  # 8-15; asked only if the client allows it
     compression_level: int = 6
+    memory_level: int = 8  # 1-9
 
     def __post_init__(self) -> None:
         if not _MIN_COMPRESS_WINDOW_BITS <= self.server_max_window_bits <= 15:
             raise ValueError("server_max_window_bits must be between 9 and 15")
         if not 8 <= self.client_max_window_bits <= 15:
             raise ValueError("client_max_window_bits must be between 8 and 15")
+        if not 1 <= self.memory_level <= 9:
+            raise ValueError("memory_level must be between 1 and 9")
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +81,7 @@ class DeflateParameters:
     state_server_max_window_bits: bool = False
     state_client_max_window_bits: bool = False
     compression_level: int = 6
+    memory_level: int = 8
 
     def header_value(self) -> str:
         """The `Sec-WebSocket-Extensions` value of the 101 response."""
@@ -146,6 +153,7 @@ def _accept(offer: ExtensionOffer, settings: DeflateSettings) -> DeflateParamete
         state_server_max_window_bits=state_server_bits,
         state_client_max_window_bits=state_client_bits,
         compression_level=settings.compression_level,
+        memory_level=settings.memory_level,
     )
 
 
@@ -164,12 +172,13 @@ class MessageDeflater:
 
     def __init__(self, parameters: DeflateParameters) -> None:
         self.parameters = parameters
-        self._compressor = self._new_compressor()
-        self._decompressor = self._new_decompressor()
+        self._compressor = None
+        self._decompressor = None
 
     def _new_compressor(self):
-        return zlib.compressobj(self.parameters.compression_level, zlib.DEFLATED,
-                                -self.parameters.server_max_window_bits)
+        parameters = self.parameters
+        return zlib.compressobj(parameters.compression_level, zlib.DEFLATED,
+                                -parameters.server_max_window_bits, parameters.memory_level)
 
     def _new_decompressor(self):
         # A window at least as large as the client's inflates its data;
@@ -179,28 +188,33 @@ class MessageDeflater:
 
     def compress(self, payload: bytes) -> bytes:
         """The payload of one outgoing message, compressed."""
-        if self.parameters.server_no_context_takeover:
-            self._compressor = self._new_compressor()
-        data = self._compressor.compress(payload) + self._compressor.flush(zlib.Z_SYNC_FLUSH)
+        compressor = self._compressor
+        if compressor is None or self.parameters.server_no_context_takeover:
+            compressor = self._compressor = self._new_compressor()
+        data = compressor.compress(payload) + compressor.flush(zlib.Z_SYNC_FLUSH)
         return data[:-4] if data.endswith(_TAIL) else data
 
     def decompress(self, data: bytes, room: int) -> bytes:
         """Inflate a piece of an incoming message that may still grow by
         `room` bytes; past it, `MessageTooBig`."""
+        decompressor = self._decompressor
+        if decompressor is None:
+            decompressor = self._decompressor = self._new_decompressor()
         try:
-            inflated = self._decompressor.decompress(data, room + 1)
+            inflated = decompressor.decompress(data, room + 1)
         except zlib.error as exc:
             raise InvalidPayload(f"compressed data does not inflate: {exc}") from None
         if len(inflated) > room:
             raise MessageTooBig("message over the size limit once inflated")
-        if self._decompressor.unused_data:
+        if decompressor.unused_data:
             raise InvalidPayload("data after the end of the compressed stream")
         return inflated
 
     def end_message(self, room: int) -> bytes:
         """The last inflated bytes of a message, once its final frame ended."""
         # A client may end its stream with a final block (BFINAL) instead.
-        inflated = b"" if self._decompressor.eof else self.decompress(_TAIL, room)
+        ended = self._decompressor is not None and self._decompressor.eof
+        inflated = b"" if ended else self.decompress(_TAIL, room)
         if self.parameters.client_no_context_takeover or self._decompressor.eof:
-            self._decompressor = self._new_decompressor()
+            self._decompressor = None  # a fresh one for the next message
         return inflated

@@ -2,7 +2,9 @@
 
 A peer that breaks the protocol gets a close frame with the code of the
 error (`WebSocketError.code`), then the connection is failed; the
-connection's error path needs nothing but that attribute.
+connection's error path needs nothing but that attribute. The application
+learns that a WebSocket closed, for whatever reason, from
+`WebSocketDisconnect` and its code.
 """
 
 from __future__ import annotations
@@ -10,8 +12,8 @@ from __future__ import annotations
 from enum import IntEnum
 
 __all__ = [
-    "CloseCode", "InvalidPayload", "MessageTooBig", "ProtocolViolation", "WebSocketError",
-    "is_valid_close_code",
+    "CloseCode", "InvalidPayload", "MessageTooBig", "ProtocolViolation", "WebSocketDisconnect",
+    "WebSocketError", "is_valid_close_code",
 ]
 
 
@@ -71,3 +73,18 @@ class MessageTooBig(WebSocketError):
     """A message over the size limit, counted after decompression (1009)."""
 
     code = CloseCode.MESSAGE_TOO_BIG
+
+
+class WebSocketDisconnect(Exception):
+    """The WebSocket is closed: raised to its handler by `receive()` and
+    `send()`. `code` is the peer's close code (1005 when its close frame had
+    none), ours when we closed first or failed the connection, or 1006 when
+    the connection ended without a close frame."""
+
+    def __init__(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
+        super().__init__(code, reason)
+        self.code = int(code)
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.reason}".rstrip()

@@ -43,6 +43,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum, IntEnum
 
+from .defaults import WS_MAX_MESSAGE_SIZE
 from .ws_deflate import DeflateParameters, MessageDeflater
 from .ws_errors import (
     CloseCode, InvalidPayload, MessageTooBig, ProtocolViolation, WebSocketError,
@@ -53,7 +54,6 @@ __all__ = [
     "Pong", "TextMessage", "WebSocketConnection",
 ]
 
-DEFAULT_MAX_MESSAGE_SIZE = 1 << 20
 # RFC 6455 5.5: a control frame's payload fits in the 7-bit length.
 MAX_CONTROL_PAYLOAD = 125
 
@@ -114,6 +114,9 @@ class ConnectionState(Enum):
     FAILED = "failed"     # the peer broke the protocol; our close frame is queued
 
 
+_OPEN = ConnectionState.OPEN  # one global lookup on the per-message path
+
+
 class ConnectionClosed(RuntimeError):
     """Raised when sending after our close frame, or on a closed connection."""
 
@@ -126,7 +129,7 @@ class WebSocketConnection:
         "_message_parts",
     )
 
-    def __init__(self, *, max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+    def __init__(self, *, max_message_size: int = WS_MAX_MESSAGE_SIZE,
                  deflate: DeflateParameters | None = None) -> None:
         if max_message_size < 1:
             raise ValueError("max_message_size must be positive")
@@ -170,6 +173,8 @@ class WebSocketConnection:
 
     def next_event(self) -> Event | None:
         """The next event, or None until more data (or the end) arrives."""
+        if not self._buffer and not self._eof and self._error is None:
+            return None  # every event ends with the bytes of its frame
         if self._error is not None:
             raise self._error
         if self._state is ConnectionState.CLOSED:
@@ -203,6 +208,22 @@ class WebSocketConnection:
         self._message_parts = []
 
     def _read_event(self) -> Event | None:
+        buffer = self._buffer
+        if (not self._in_frame and self._message_opcode is None and len(buffer) >= 6
+                and (buffer[0] == 0x81 or buffer[0] == 0x82) and 0x80 <= buffer[1] <= 0xFD):
+            # The common case, read in one step: a whole message in one
+            # final, uncompressed, masked frame of up to 125 bytes.
+            end = buffer[1] - 0x7A  # 6 header bytes + the 7-bit length
+            if len(buffer) >= end and end - 6 <= self.max_message_size:
+                binary = buffer[0] == 0x82
+                payload = _unmask(bytes(buffer[6:end]), bytes(buffer[2:6]), 0)
+                del buffer[:end]
+                if binary:
+                    return BinaryMessage(payload)
+                try:
+                    return TextMessage(payload.decode("utf-8"))
+                except UnicodeDecodeError:
+                    raise InvalidPayload("text message is not valid UTF-8") from None
         while True:
             if not self._in_frame and not self._read_header():
                 return None
@@ -381,12 +402,18 @@ class WebSocketConnection:
 
     def data_to_send(self) -> bytes:
         """Everything queued for the peer so far, in order; empties the queue."""
+        if not self._outgoing:
+            return b""
         data = bytes(self._outgoing)
         self._outgoing.clear()
         return data
 
     def send_text(self, text: str) -> None:
-        self._send_message(_TEXT, text.encode("utf-8"))
+        payload = text.encode("utf-8")
+        if len(payload) < 126 and self._deflater is None and self._state is _OPEN:
+            self._outgoing += bytes((_FIN | _TEXT, len(payload))) + payload  # the common case
+        else:
+            self._send_message(_TEXT, payload)
 
     def send_binary(self, data: bytes) -> None:
         self._send_message(_BINARY, bytes(data))

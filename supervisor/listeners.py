@@ -1,4 +1,5 @@
-"""The master's listening sockets: bound once, before any worker exists.
+"""The listeners the master holds: bound once, before any worker exists,
+and kept across every generation of workers.
 
 Each `--bind` becomes one `Listener`. Workers inherit the master's sockets
 through fork. Two ways of sharing a TCP address are supported:
@@ -20,7 +21,7 @@ import socket
 import stat
 from dataclasses import dataclass, field
 
-from zerodep_http.listeners import BindError, bind_tcp, bind_unix, format_address
+from zerodep_http.binding import BindError, bind_tcp, bind_unix, format_address
 
 
 @dataclass(eq=False)

@@ -1,4 +1,4 @@
-"""Listening sockets: TCP (IPv4/IPv6) and unix, bound before serving.
+"""Binding listening sockets: TCP (IPv4/IPv6) and unix, before serving.
 
 Binding is separate from serving so that a process can bind once and
 serve the same sockets from several places (the supervisor's workers).

@@ -6,7 +6,9 @@ so that the two can disagree.
 
 from __future__ import annotations
 
+import socket
 import struct
+import time
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -203,3 +205,119 @@ def two_pieces(chunks: list[bytes]) -> Iterator[tuple[int, list[bytes]]]:
     raw = b"".join(chunks)
     for offset in range(len(raw) + 1):
         yield offset, [raw[:offset], raw[offset:]]
+
+
+# -- a raw WebSocket client over a real socket -----------------------------------
+
+
+def handshake_request(path: str = "/", headers: dict[str, str] | None = None,
+                      key: str = "dGhlIHNhbXBsZSBub25jZQ==") -> bytes:
+    """A client handshake; `headers` add to or replace the usual fields
+    (a value of None drops the field)."""
+    fields = {"Host": "test", "Upgrade": "websocket", "Connection": "Upgrade",
+              "Sec-WebSocket-Key": key, "Sec-WebSocket-Version": "13"}
+    fields.update(headers or {})
+    lines = "".join(f"{name}: {value}\r\n" for name, value in fields.items() if value is not None)
+    return f"GET {path} HTTP/1.1\r\n{lines}\r\n".encode("latin-1")
+
+
+class RawWebSocket:
+    """One client connection driven frame by frame: the handshake as raw
+    bytes (its response read at once unless `wait=False`), then `frame()`s
+    sent and server frames read back, every read with a deadline."""
+
+    def __init__(self, address: tuple[str, int], path: str = "/",
+                 headers: dict[str, str] | None = None, extra: bytes = b"",
+                 timeout: float = 10.0, rcvbuf: int | None = None, wait: bool = True) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if rcvbuf is not None:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.settimeout(timeout)
+        self.sock.connect(address)
+        self.timeout = timeout
+        self.buffer = b""
+        self.sock.sendall(handshake_request(path, headers) + extra)
+        self.status, self.head = self.read_head() if wait else (0, {})
+
+    def _recv(self, deadline: float) -> bytes:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise AssertionError(f"timed out waiting for the server; have {self.buffer[:200]!r}")
+        self.sock.settimeout(remaining)
+        try:
+            return self.sock.recv(65536)
+        except TimeoutError:
+            raise AssertionError(f"timed out waiting for the server; have {self.buffer[:200]!r}") from None
+        except ConnectionResetError:
+            return b""
+
+    def read_head(self) -> tuple[int, dict[str, str]]:
+        """The response to the handshake: status and header fields."""
+        deadline = time.monotonic() + self.timeout
+        while b"\r\n\r\n" not in self.buffer:
+            data = self._recv(deadline)
+            if not data:
+                raise AssertionError(f"closed before a response head: {self.buffer!r}")
+            self.buffer += data
+        head, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
+        status_line, *lines = head.decode("latin-1").split("\r\n")
+        fields: dict[str, str] = {}
+        for line in lines:
+            name, _, value = line.partition(":")
+            name = name.strip().lower()
+            fields[name] = f"{fields[name]}, {value.strip()}" if name in fields else value.strip()
+        return int(status_line.split()[1]), fields
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def read_frame(self, timeout: float | None = None) -> ServerFrame | None:
+        """The next whole server frame; None at the end of the connection."""
+        deadline = time.monotonic() + (timeout or self.timeout)
+        while True:
+            parsed = self._parse_one()
+            if parsed is not None:
+                return parsed
+            data = self._recv(deadline)
+            if not data:
+                assert self.buffer == b"", f"the connection ended inside a frame: {self.buffer!r}"
+                return None
+            self.buffer += data
+
+    def _parse_one(self) -> ServerFrame | None:
+        data = self.buffer
+        if len(data) < 2:
+            return None
+        length, position = data[1] & 0x7F, 2
+        if length == 126:
+            if len(data) < 4:
+                return None
+            length, position = struct.unpack("!H", data[2:4])[0], 4
+        elif length == 127:
+            if len(data) < 10:
+                return None
+            length, position = struct.unpack("!Q", data[2:10])[0], 10
+        if len(data) < position + length:
+            return None
+        [parsed] = server_frames(data[:position + length])
+        self.buffer = data[position + length:]
+        return parsed
+
+    def read_until_close(self, timeout: float | None = None) -> tuple[list[ServerFrame], ServerFrame]:
+        """Frames up to and including the server's close frame."""
+        before = []
+        while True:
+            parsed = self.read_frame(timeout)
+            assert parsed is not None, f"the connection ended without a close frame after {before}"
+            if parsed.opcode == CLOSE:
+                return before, parsed
+            before.append(parsed)
+
+    def at_eof(self, timeout: float | None = None) -> bool:
+        """True once the server closes the connection (nothing more may come)."""
+        parsed = self.read_frame(timeout)
+        assert parsed is None, f"unexpected frame {parsed}"
+        return True
+
+    def close(self) -> None:
+        self.sock.close()
