@@ -151,6 +151,35 @@ def test_100_continue_goes_out_when_the_application_reads(serve, raw_client):
     assert client.read_response().body == b"data"
 
 
+class ReadsInTwo:
+    """Reads the body, saying when it has the first piece of it."""
+
+    def __init__(self) -> None:
+        self.first_piece = threading.Event()
+
+    async def handle(self, request):
+        body = request.body
+        while piece := await request.channel.receive():
+            body += piece
+            self.first_piece.set()  # and reads on, in the same step
+        return Response(body)
+
+
+def test_an_expectation_holds_for_its_own_request_only(serve, raw_client):
+    """A request that asked for 100 Continue but sent its body anyway
+    leaves nothing behind: the next one, which did not ask, gets none."""
+    app = ReadsInTwo()
+    client = raw_client(serve(LocalServer(app)))
+    client.send(b"POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n"
+                b"Content-Length: 2\r\n\r\nok")
+    assert client.read_response("POST").body == b"ok"
+    client.send(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nab")
+    assert app.first_piece.wait(WAIT)
+    client.send(b"cd")
+    response = client.read_response("POST")
+    assert (response.informational, response.body) == ([], b"abcd")
+
+
 class Watcher:
     """Answers, then waits for the client to go away."""
 

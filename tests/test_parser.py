@@ -720,6 +720,42 @@ def test_a_message_limit_set_after_the_head_wins_both_ways(limit, status, framin
         assert parser.body_limit == default
 
 
+def test_whole_body_takes_a_body_that_came_with_its_head() -> None:
+    """`whole_body()` is the body's events in one step when all of it is
+    buffered and within the limit; otherwise it takes nothing and the
+    events go on as before."""
+    raw = http(b"POST / HTTP/1.1", b"Host: a", b"Content-Length: 5", body=b"hello")
+    parser = RequestParser(Limits(body_size=10))
+    parser.feed(raw + raw[:-1])
+    assert Head(*parser.next_event()).content_length == 5
+    assert parser.whole_body() == b"hello"
+    assert parser.next_event() is None
+    parser.start_next_message()
+    assert parser.next_event().__class__ is tuple
+    assert parser.whole_body() is None  # one byte short
+    parser.feed(b"o")
+    assert parser.next_event() == b"hello"
+    assert parser.next_event() is END_OF_MESSAGE
+
+
+def test_whole_body_leaves_a_body_over_the_limit_to_be_refused() -> None:
+    parser = RequestParser(Limits(body_size=4))
+    parser.feed(http(b"POST / HTTP/1.1", b"Host: a", b"Content-Length: 5", body=b"hello"))
+    parser.next_event()
+    assert parser.whole_body() is None
+    with pytest.raises(ProtocolError) as info:
+        parser.next_event()
+    assert info.value.status == 413
+
+
+def test_whole_body_takes_nothing_from_a_chunked_body() -> None:
+    parser = RequestParser()
+    parser.feed(chunked(body=b"5\r\nhello\r\n0\r\n\r\n"))
+    parser.next_event()
+    assert parser.whole_body() is None
+    assert parser.next_event() == b"hello"
+
+
 def test_chunk_over_limit_fails_before_its_data() -> None:
     parser = RequestParser(Limits(body_size=10))
     parser.feed(chunked(body=b"b\r\n"))

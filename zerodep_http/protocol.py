@@ -333,7 +333,8 @@ class HTTPProtocol(asyncio.Protocol):
         failing that, once the bytes received so far are taken; the rest of
         its body then reaches the application through `receive()`. A head
         without a body is the whole request (the parser sends no
-        END_OF_MESSAGE then), dispatched at once. Responses written
+        END_OF_MESSAGE then), dispatched at once, and so is one whose body
+        came with it (`whole_body`). Responses written
         synchronously come back here through `_finish_response`; the flag
         keeps that from recursing, so a long pipeline is a loop, not a deep
         stack. This is the per-request path: starting a request is written
@@ -379,14 +380,18 @@ class HTTPProtocol(asyncio.Protocol):
                         else:
                             self._runner.run(self._serve(request))
                     else:
-                        self.phase = BODY
-                        self.receiving = self._body_open = True  # until END_OF_MESSAGE
                         if self._body_limit_for is not None:
                             limit = self._body_limit_for(request)
                             if limit is not None:
                                 parser.body_limit = limit
-                        if expect_continue:  # else already False: see receive()
-                            self.expects_continue = True
+                        body = None if expect_continue else parser.whole_body()
+                        if body is not None:  # it came with the head: one step
+                            request.body = body
+                            self._dispatch()
+                        else:
+                            self.phase = BODY
+                            self.receiving = self._body_open = True  # until END_OF_MESSAGE
+                            self.expects_continue = expect_continue
                 elif event is None:
                     phase = self.phase
                     if phase is BODY:
