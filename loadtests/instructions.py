@@ -204,7 +204,10 @@ def drive(port: int, path: str, count: int, connections: int = 8) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("path", nargs="?", default="/hello", choices=["/hello", "/json", "/echo"])
+    parser.add_argument("path", nargs="?", default="/hello",
+                        choices=["/hello", "/json", "/echo", "/sync/hello", "/sync/json"],
+                        help="the /sync/ paths (plain `def` handlers) are the "
+                             "benchmark app's: with --app loadtests.apps.benchapp:app")
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--python", default=str(REPO / ".venv" / "bin" / "python"))
     mode = parser.add_mutually_exclusive_group()
