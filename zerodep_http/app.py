@@ -32,6 +32,7 @@ from .responses import Response, StreamingResponse, coerce_response
 from .routing import Endpoint, Router
 from .serving import LocalServer
 from .sessions import SessionSerializer, session_cookie_header
+from .threadpool import to_thread
 from .uploads import FormLimits, MultipartForm
 from .vary import add_vary
 from .wsgi import WSGIApplication
@@ -45,7 +46,7 @@ async def _call(endpoint: Endpoint, *args: Any, **kwargs: Any) -> Any:
     """Await an async function; run a plain one in a thread."""
     if endpoint.is_async:
         return await endpoint.function(*args, **kwargs)
-    result = await asyncio.to_thread(endpoint.function, *args, **kwargs)
+    result = await to_thread(endpoint.function, *args, **kwargs)
     if inspect.isawaitable(result):
         result = await result
     return result

@@ -14,6 +14,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from .threadpool import to_thread
+
 log = logging.getLogger("zerodep_http.error")
 
 Hook = Callable[[], Any]
@@ -72,7 +74,7 @@ class Lifecycle:
 
 
 async def _run(hook: Hook) -> None:
-    result = hook() if inspect.iscoroutinefunction(hook) else await asyncio.to_thread(hook)
+    result = hook() if inspect.iscoroutinefunction(hook) else await to_thread(hook)
     if inspect.isawaitable(result):
         await result
 

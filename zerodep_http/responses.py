@@ -12,6 +12,7 @@ from http import HTTPStatus
 from typing import Any
 
 from .cookies import format_delete_cookie, format_set_cookie
+from .threadpool import to_thread
 
 TEXT = "text/plain; charset=utf-8"
 JSON = "application/json"
@@ -298,7 +299,7 @@ async def _iterate_in_thread(iterable: Iterable[Any]) -> AsyncIterator[Any]:
     """A plain iterator advances in a thread: each step may block."""
     iterator = iter(iterable)
     done = object()
-    while (item := await asyncio.to_thread(next, iterator, done)) is not done:
+    while (item := await to_thread(next, iterator, done)) is not done:
         yield item
 
 

@@ -1,18 +1,24 @@
-"""Threads that run blocking application code (WSGI) beside the event loop.
+"""Threads that run blocking application code (WSGI, plain `def`
+handlers) beside the event loop.
 
 Smaller than `concurrent.futures.ThreadPoolExecutor` on purpose: a job is
 a plain callable that reports its own result to the loop, so submitting
-one is one put on a C queue, with no future to create and chain.
+one is one put on a C queue, with no future to create and chain (the
+executor's futures, conditions and semaphores are Python code, and cost
+more than the handler they run).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
+import os
 import queue
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 log = logging.getLogger("zerodep_http.error")
 
@@ -63,3 +69,58 @@ class ThreadPool:
                 log.warning("%d thread(s) still busy after %.1f s; leaving them", busy, timeout)
                 return
             await asyncio.sleep(0.01)
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if not future.done():  # the caller may have been cancelled meanwhile
+        if error is None:
+            future.set_result(result)
+        else:
+            future.set_exception(error)
+
+
+async def run_in_thread(pool: ThreadPool, function: Callable[..., Any], /,
+                        *args: Any, **kwargs: Any) -> Any:
+    """`await asyncio.to_thread(function, ...)`, on `pool`: the function runs
+    in a copy of the caller's context, and its result or exception comes
+    back through one `call_soon_threadsafe`."""
+    loop = asyncio.get_running_loop()
+    future = loop.create_future()
+    context = contextvars.copy_context()
+
+    def job() -> None:
+        try:
+            result = context.run(function, *args, **kwargs)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller
+            loop.call_soon_threadsafe(_settle, future, None, exc)
+        else:
+            loop.call_soon_threadsafe(_settle, future, result, None)
+
+    pool.submit(job)
+    return await future
+
+
+class _HandlerThreads:
+    """The process's pool for plain `def` handlers and hooks, as many
+    threads as asyncio's default executor has; a forked child starts a
+    pool of its own (threads do not survive a fork)."""
+
+    pool: ThreadPool | None = None
+
+    @classmethod
+    def get(cls) -> ThreadPool:
+        if cls.pool is None:
+            cls.pool = ThreadPool(min(32, (os.cpu_count() or 1) + 4), name="zerodep-handler")
+        return cls.pool
+
+    @classmethod
+    def forget(cls) -> None:
+        cls.pool = None
+
+
+os.register_at_fork(after_in_child=_HandlerThreads.forget)
+
+
+async def to_thread(function: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+    """`asyncio.to_thread`, on the process's handler pool."""
+    return await run_in_thread(_HandlerThreads.get(), function, *args, **kwargs)
