@@ -89,8 +89,12 @@ class Request:
         self.channel = channel
         self._query_params: dict[str, list[str]] | None = None
         self._json: Any = _UNSET
-        # `_cookies`, `_session` and `_form` stay unset until first used:
-        # most requests never touch them, and every store costs on each request.
+        # None until used: an app with a secret key looks at it after each
+        # request, and reading an unset slot raises, which costs a hundred
+        # times the store.
+        self._session: Session | None = None
+        # `_cookies` and `_form` stay unset until first used: most requests
+        # never touch them, and every store costs on each request.
 
     @classmethod
     def received(cls, method: str, path: str, query_string: str, headers: dict[str, str],
@@ -114,6 +118,7 @@ class Request:
         self.channel = channel
         self._query_params = None
         self._json = _UNSET
+        self._session = None
         return self
 
     @property
@@ -135,10 +140,8 @@ class Request:
     def session(self) -> Session:
         """The session kept in the app's signed cookie (empty when missing,
         tampered with or expired); changes are saved with the response."""
-        try:
+        if self._session is not None:
             return self._session
-        except AttributeError:
-            pass
         serializer = getattr(self.app, "session_serializer", None)
         if serializer is None:
             raise RuntimeError("request.session needs a secret key: "
@@ -152,7 +155,7 @@ class Request:
     def session_loaded(self) -> Session | None:
         """The session if this request used it, else None (unread, it
         cannot have changed)."""
-        return getattr(self, "_session", None)
+        return self._session
 
     def url_for(self, name: str, /, **params: Any) -> str:
         """The absolute URL of a route as this client reaches it: scheme and
