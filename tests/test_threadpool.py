@@ -25,6 +25,8 @@ def test_the_result_and_the_exception_come_back() -> None:
         assert await to_thread(int, "12", base=3) == 5
         with pytest.raises(ZeroDivisionError):
             await to_thread(lambda: 1 / 0)
+        with pytest.raises(RuntimeError, match="StopIteration raised in a thread"):
+            await asyncio.wait_for(to_thread(next, iter(())), WAIT)
         return await to_thread(threading.current_thread)
 
     thread = asyncio.run(main())

@@ -75,6 +75,8 @@ def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | Non
     if not future.done():  # the caller may have been cancelled meanwhile
         if error is None:
             future.set_result(result)
+        elif isinstance(error, StopIteration):  # a future refuses one (PEP 479)
+            future.set_exception(RuntimeError(f"{type(error).__name__} raised in a thread"))
         else:
             future.set_exception(error)
 
