@@ -64,6 +64,10 @@ _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 # what still arrives (see `_close`).
 _LINGER_SECONDS = 5.0
 _received_request = Request.received
+# The `content-length` field lines of the sizes sent so far (the first
+# 1024 sizes): joining the pieces of a head costs half what formatting it does.
+_LENGTH_LINES: dict[int, bytes] = {}
+_join = b"".join
 
 
 @dataclass(frozen=True, slots=True)
@@ -612,8 +616,13 @@ class HTTPProtocol(asyncio.Protocol):
         else:
             body = response.body
             size = len(body)
-            self.transport.write(b"%b%bcontent-length: %d\r\n%b%b" % (  # type: ignore[union-attr]
-                prefix, owner.date_line, size, connection, body))
+            length = _LENGTH_LINES.get(size)
+            if length is None:
+                length = b"content-length: %d\r\n" % size
+                if len(_LENGTH_LINES) < 1024:
+                    _LENGTH_LINES[size] = length
+            self.transport.write(_join((  # type: ignore[union-attr]
+                prefix, owner.date_line, length, connection, body)))
         if self.settings.access_log is not None:
             self._log_access(request, status, size)
         # What _finish_response does (keep the two alike).
