@@ -250,7 +250,8 @@ class RequestParser:
 
     def __init__(self, limits: Limits = Limits()) -> None:
         self.limits = limits
-        # Bytes received and not yet handed out as events; callers only read it.
+        # Bytes received and not yet handed out as events: `feed` appends
+        # to it (a connection may append itself); callers only read it else.
         self.buffer = bytearray()
         self._state = _HEAD
         self._remaining = 0
@@ -367,9 +368,22 @@ class RequestParser:
                         raise BadRequest("invalid Host header")
                     self._valid_host = host
 
-            if "content-length" in headers or "transfer-encoding" in headers:
-                content_length = _content_length(headers, version)
+            content_length: int | None
+            if "transfer-encoding" in headers:
+                _check_chunked(headers, version)
+                content_length = None
                 self.body_limit = limits.body_size  # until the caller sets the message's own
+            elif "content-length" in headers:
+                declared = headers["content-length"]
+                # One field line (SINGLE_FIELDS) of plain digits. RFC 9110 8.6
+                # would let a recipient fold a list of identical values ("5, 5"),
+                # but a proxy in front may read such a list differently: refuse
+                # rather than guess. (Field values are latin-1 text, where only
+                # 0-9 are decimal characters.)
+                if not declared.isdecimal() or len(declared) > 18:
+                    raise BadRequest("Content-Length is not a single decimal number")
+                content_length = int(declared)
+                self.body_limit = limits.body_size
             else:
                 content_length = 0
             connection = headers.get("connection")
@@ -626,24 +640,12 @@ def _refuse_transfer_codings(transfer_encoding: str) -> NoReturn:
     raise UnsupportedTransferCoding("only the chunked transfer coding is implemented")
 
 
-def _content_length(headers: dict[str, str], version: str) -> int | None:
-    """Decide the body framing; None means chunked."""
-    transfer_encoding = headers.get("transfer-encoding")
-    content_length = headers.get("content-length")
-    if transfer_encoding is not None:
-        if content_length is not None:
-            raise BadRequest("both Content-Length and Transfer-Encoding")
-        if version == "1.0":
-            raise BadRequest("Transfer-Encoding in an HTTP/1.0 request")
-        if transfer_encoding.lower() != "chunked":  # the one value that is served
-            _refuse_transfer_codings(transfer_encoding)
-        return None
-    if content_length is None:
-        return 0
-    # One field line (SINGLE_FIELDS) of plain digits. RFC 9110 8.6 would
-    # let a recipient fold a list of identical values ("5, 5"), but a proxy
-    # in front may read such a list differently: refuse rather than guess.
-    # (Field values are latin-1 text, where only 0-9 are decimal characters.)
-    if not content_length.isdecimal() or len(content_length) > 18:
-        raise BadRequest("Content-Length is not a single decimal number")
-    return int(content_length)
+def _check_chunked(headers: dict[str, str], version: str) -> None:
+    """A body framed by Transfer-Encoding: chunked is the one served."""
+    transfer_encoding = headers["transfer-encoding"]
+    if "content-length" in headers:
+        raise BadRequest("both Content-Length and Transfer-Encoding")
+    if version == "1.0":
+        raise BadRequest("Transfer-Encoding in an HTTP/1.0 request")
+    if transfer_encoding.lower() != "chunked":  # the one value that is served
+        _refuse_transfer_codings(transfer_encoding)

@@ -149,12 +149,18 @@ class _Relay(asyncio.Protocol):
 
 
 class _Discard:
-    """Stands in for the parser while a connection lingers."""
+    """Stands in for the parser while a connection lingers: what the
+    connection adds to its buffer is dropped."""
 
-    buffer = b""
+    __slots__ = ()
     in_message = False
 
-    def feed(self, data: bytes) -> None:
+    @property
+    def buffer(self) -> bytes:
+        return b""
+
+    @buffer.setter
+    def buffer(self, dropped: bytes) -> None:
         pass
 
 
@@ -269,11 +275,12 @@ class HTTPProtocol(asyncio.Protocol):
             data = self._read_proxy_header(data)
             if not data:
                 return
-        self.parser.feed(data)
+        parser = self.parser
+        parser.buffer += data  # parser.feed(data), without the call
         phase = self.phase
         if phase is IDLE or phase is HEAD or self._body_open:
             self._advance()
-        elif len(self.parser.buffer) > _MAX_PIPELINE_BUFFER:
+        elif len(parser.buffer) > _MAX_PIPELINE_BUFFER:
             self._pause_reading()
 
     def _read_proxy_header(self, data: bytes) -> bytes:
@@ -339,7 +346,7 @@ class HTTPProtocol(asyncio.Protocol):
         its body then reaches the application through `receive()`. A head
         without a body is the whole request (the parser sends no
         END_OF_MESSAGE then), dispatched at once, and so is one whose body
-        came with it (`whole_body`). Responses written
+        came with it (`whole_body`), both right here. Responses written
         synchronously come back here through `_finish_response`; the flag
         keeps that from recursing, so a long pipeline is a loop, not a deep
         stack. This is the per-request path: starting a request is written
@@ -376,27 +383,26 @@ class HTTPProtocol(asyncio.Protocol):
                     settings = self.settings
                     if settings.access_log is not None:
                         self._started = monotonic()
-                    if content_length == 0:  # dispatched as by _dispatch()
-                        self.phase = APP
-                        self.deadline = None
-                        probes = settings.probe_paths
-                        if probes is not None and request.path in probes:
-                            self._send_whole(self.owner.probe_response(request.path), request)
-                        else:
-                            self._runner.run(self._serve(request))
-                    else:
+                    if content_length != 0:
                         if self._body_limit_for is not None:
                             limit = self._body_limit_for(request)
                             if limit is not None:
                                 parser.body_limit = limit
                         body = None if expect_continue else parser.whole_body()
-                        if body is not None:  # it came with the head: one step
-                            request.body = body
-                            self._dispatch()
-                        else:
+                        if body is None:
                             self.phase = BODY
                             self.receiving = self._body_open = True  # until END_OF_MESSAGE
                             self.expects_continue = expect_continue
+                            continue
+                        request.body = body  # it came with the head: one step
+                    # Dispatched as by _dispatch().
+                    self.phase = APP
+                    self.deadline = None
+                    probes = settings.probe_paths
+                    if probes is not None and request.path in probes:
+                        self._send_whole(self.owner.probe_response(request.path), request)
+                    else:
+                        self._runner.run(self._serve(request))
                 elif event is None:
                     phase = self.phase
                     if phase is BODY:
@@ -444,7 +450,8 @@ class HTTPProtocol(asyncio.Protocol):
 
     def _dispatch(self) -> None:
         """Hand the request to the application (or answer a probe); a
-        request without a body is dispatched the same way in `_advance`."""
+        request whose body came with its head is dispatched the same way,
+        written out, in `_advance`."""
         request = self._request
         self.phase = APP
         self.deadline = None
