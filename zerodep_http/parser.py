@@ -302,7 +302,7 @@ class RequestParser:
             buffer = self.buffer
             if not buffer:
                 return None
-            if self._line_start == 0 and buffer[0] == 13:  # CR: cheaper than startswith()
+            if buffer[0] == 13 and self._line_start == 0:  # CR: cheaper than startswith()
                 # RFC 9112 2.2: ignore empty lines before a request line (some
                 # clients send a CRLF after a POST body).
                 while buffer.startswith(b"\r\n"):
@@ -386,15 +386,16 @@ class RequestParser:
                 self.body_limit = limits.body_size
             else:
                 content_length = 0
-            connection = headers.get("connection")
-            if connection is None:
+            # (A test for a field costs less than getting None for it.)
+            if "connection" not in headers:
                 keep_alive = version == "1.1"
             else:
+                connection = headers["connection"]
                 tokens = {token.strip(" \t").lower() for token in connection.split(",")}
                 keep_alive = "close" not in tokens and (version == "1.1" or "keep-alive" in tokens)
-            expect = headers.get("expect")
             expect_continue = False
-            if expect is not None:
+            if "expect" in headers:
+                expect = headers["expect"]
                 if expect.lower() != "100-continue":
                     raise ExpectationFailed("only 100-continue can be expected")
                 expect_continue = version == "1.1"
