@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
-from zerodep_http import App, FileResponse, JSONResponse, Response, StreamingResponse
+from zerodep_http import App, FileResponse, JSONResponse, Request, Response, StreamingResponse
 from zerodep_http.responses import coerce_response
 
 from conftest import IMF_FIXDATE
@@ -171,6 +173,27 @@ def test_common_return_values_make_what_the_class_makes(value, made_by):
     coerced.headers["x-a"] = "1"
     made.headers["x-a"] = "1"
     assert coerced.head_prefix() == made.head_prefix()
+
+
+@pytest.mark.parametrize("value, made_by", [
+    ("héllo", Response), ("", Response), ({"a": [1, "ü"]}, JSONResponse), ({}, JSONResponse),
+    ([1], JSONResponse), (b"\x00", Response),
+], ids=["str", "empty-str", "dict", "empty-dict", "list", "bytes"])
+def test_an_app_makes_of_a_return_value_what_the_class_makes(value, made_by):
+    """App.handle writes out the str and dict cases of coerce_response:
+    the response must be the one the class makes, in every slot."""
+    app = App()
+
+    @app.get("/")
+    async def handler(request):
+        return value
+
+    handled = asyncio.run(app.handle(Request("GET", "/", "", {"host": "x"})))
+    made = made_by(value)
+    assert type(handled) is type(made)
+    slots = [name for cls in type(made).__mro__ for name in getattr(cls, "__slots__", ())]
+    assert {name: getattr(handled, name) for name in slots} == {
+        name: getattr(made, name) for name in slots}
 
 
 def test_tuples(serve, raw_client, app):
