@@ -286,8 +286,9 @@ class RequestParser:
     def start_next_message(self) -> None:
         if self._state is not _DONE:
             raise RuntimeError("the current message has not ended")
+        # The counters of a head or trailers arriving in pieces are back
+        # at 0 already: their readers reset them as they finish.
         self._state = _HEAD
-        self._line_start = self._lines_seen = self._scanned = 0
 
     def next_event(self) -> RequestHead | bytes | _EndOfMessage | None:
         """The next event (see the class).
@@ -328,7 +329,7 @@ class RequestParser:
                     return None
                 head = buffer[:end].decode("latin-1")
                 del buffer[:end + 4]
-                self._scanned = 0
+                self._scanned = self._line_start = self._lines_seen = 0
                 match = _REQUEST_HEAD.fullmatch(head)
                 if match is None or len(head) > self._short_head:
                     for index, line in enumerate(head.split("\r\n")):
@@ -553,6 +554,7 @@ class RequestParser:
             if end == 0:
                 del buffer[:2]
                 self._state = _DONE
+                self._lines_seen = self._scanned = 0
                 return END_OF_MESSAGE
             if end > limits.header_field_size - 2:  # the limit counts the CRLF
                 raise HeaderFieldsTooLarge("trailer field too long")

@@ -367,7 +367,10 @@ class HTTPProtocol(asyncio.Protocol):
                     (method, target, version, headers, content_length, keep_alive,
                      expect_continue) = event  # type: ignore[misc]
                     self._keep_alive = keep_alive and self._persistent
-                    path, _, query = target.partition("?")
+                    if "?" in target:
+                        path, _, query = target.partition("?")
+                    else:  # no query: no partition to make
+                        path, query = target, ""
                     if self.trusted_proxy and (
                             "forwarded" in headers or "x-forwarded-for" in headers
                             or "x-forwarded-proto" in headers):
