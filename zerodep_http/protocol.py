@@ -598,8 +598,8 @@ class HTTPProtocol(asyncio.Protocol):
         if self.phase is CLOSED:
             return
         status = response.status_code
-        prefix = (_PREFIXES.get((status, response._content_type))
-                  if response._headers is None else None)
+        prefix = (_PREFIXES.get(response._content_type)
+                  if status == 200 and response._headers is None else None)
         if prefix is None:
             try:
                 prefix = response.head_prefix()
