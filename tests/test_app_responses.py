@@ -311,3 +311,15 @@ def test_header_names_are_sent_in_lower_case(serve, raw_client, app):
         head = response.raw.split(b"\r\n\r\n", 1)[0].split(b"\r\n")[1:]
         names = [line.split(b":", 1)[0] for line in head]
         assert names and all(name == name.lower() for name in names), (path, names)
+
+
+def test_a_response_body_is_exact_bytes_whatever_bytes_like_it_was_given():
+    class Sub(bytes):
+        pass
+
+    data = b"\x00data"
+    assert Response(data).body is data  # taken as is
+    for given in (bytearray(data), memoryview(data), Sub(data)):
+        response = Response(given)
+        assert type(response.body) is bytes and response.body == data
+        assert response.content_type == "application/octet-stream"

@@ -158,7 +158,10 @@ class Response:
     def __init__(self, body: str | bytes = "", status_code: int = 200,
                  headers: Mapping[str, Any] | None = None,
                  content_type: str | None = None) -> None:
-        if isinstance(body, str):
+        if body.__class__ is bytes:  # the commonest body: as is (bytes(body) is body)
+            self.body = body
+            default_type = OCTET_STREAM
+        elif isinstance(body, str):
             self.body = body.encode("utf-8")
             default_type = TEXT
         elif isinstance(body, (bytes, bytearray, memoryview)):
