@@ -470,7 +470,7 @@ class RequestParser:
         if self._state is not _BODY or len(buffer) < remaining or remaining > self.body_limit:
             return None
         if len(buffer) == remaining:
-            body = bytes(buffer)
+            body = b"" + buffer  # bytes(buffer), without the call of the type
             buffer.clear()
         else:
             body = bytes(buffer[:remaining])
