@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
-from zerodep_http import App, FileResponse, JSONResponse, Response, StreamingResponse
+from zerodep_http import App, FileResponse, JSONResponse, Request, Response, StreamingResponse
 from zerodep_http.responses import coerce_response
 
 from conftest import IMF_FIXDATE
@@ -173,6 +175,27 @@ def test_common_return_values_make_what_the_class_makes(value, made_by):
     assert coerced.head_prefix() == made.head_prefix()
 
 
+@pytest.mark.parametrize("value, made_by", [
+    ("héllo", Response), ("", Response), ({"a": [1, "ü"]}, JSONResponse), ({}, JSONResponse),
+    ([1], JSONResponse), (b"\x00", Response),
+], ids=["str", "empty-str", "dict", "empty-dict", "list", "bytes"])
+def test_an_app_makes_of_a_return_value_what_the_class_makes(value, made_by):
+    """App.handle writes out the str and dict cases of coerce_response:
+    the response must be the one the class makes, in every slot."""
+    app = App()
+
+    @app.get("/")
+    async def handler(request):
+        return value
+
+    handled = asyncio.run(app.handle(Request("GET", "/", "", {"host": "x"})))
+    made = made_by(value)
+    assert type(handled) is type(made)
+    slots = [name for cls in type(made).__mro__ for name in getattr(cls, "__slots__", ())]
+    assert {name: getattr(handled, name) for name in slots} == {
+        name: getattr(made, name) for name in slots}
+
+
 def test_tuples(serve, raw_client, app):
     client = raw_client(serve(app))
     response = client.request("GET", "/tuple2")
@@ -288,3 +311,15 @@ def test_header_names_are_sent_in_lower_case(serve, raw_client, app):
         head = response.raw.split(b"\r\n\r\n", 1)[0].split(b"\r\n")[1:]
         names = [line.split(b":", 1)[0] for line in head]
         assert names and all(name == name.lower() for name in names), (path, names)
+
+
+def test_a_response_body_is_exact_bytes_whatever_bytes_like_it_was_given():
+    class Sub(bytes):
+        pass
+
+    data = b"\x00data"
+    assert Response(data).body is data  # taken as is
+    for given in (bytearray(data), memoryview(data), Sub(data)):
+        response = Response(given)
+        assert type(response.body) is bytes and response.body == data
+        assert response.content_type == "application/octet-stream"

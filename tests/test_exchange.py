@@ -503,3 +503,38 @@ def test_a_body_that_arrived_unread_is_read_whole_and_never_leaks():
         assert transport.written.count(b"HTTP/1.1 200 OK") == 2
 
     asyncio.run(asyncio.wait_for(scenario(), WAIT))
+
+
+class LingeringTransport(FakeTransport):
+    def __init__(self) -> None:
+        super().__init__()
+        self.eof_written = False
+
+    def can_write_eof(self):
+        return True
+
+    def write_eof(self):
+        self.eof_written = True
+
+
+def test_a_connection_that_refused_a_body_drops_what_still_arrives():
+    """Refused before its body was read, a request gets its answer, then
+    the connection ends its side and drops the body still arriving until
+    the client ends its side too."""
+    async def scenario():
+        transport = LingeringTransport()
+        settings = ConnectionSettings(limits=Limits(body_size=100))
+        connection = HTTPProtocol(App(), settings, Owner())
+        connection.connection_made(transport)
+        connection.data_received(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\n")
+        assert transport.written.startswith(b"HTTP/1.1 413 ")
+        assert transport.eof_written and not transport.closed
+        answered = len(transport.written)
+        for _ in range(10):
+            connection.data_received(b"x" * 100)
+        connection.data_received(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")  # never parsed
+        assert len(transport.written) == answered and not transport.closed
+        connection.eof_received()
+        assert transport.closed
+
+    asyncio.run(asyncio.wait_for(scenario(), WAIT))

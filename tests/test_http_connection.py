@@ -373,6 +373,22 @@ def test_zero_length_body(serve, raw_client):
 # -- what every response carries ---------------------------------------------------------
 
 
+def test_content_length_of_sizes_past_the_cached_field_lines(serve, raw_client, monkeypatch):
+    """The connection keeps the `content-length` lines of the first sizes
+    it sends; once they fill the cache, other sizes are framed the same,
+    each by its own line."""
+    from zerodep_http import protocol
+
+    full = {size: b"content-length: %d\r\n" % size for size in range(10**6, 10**6 + 1024)}
+    monkeypatch.setattr(protocol, "_LENGTH_LINES", full)
+    client = raw_client(serve(make_app()))
+    for size in (0, 1, 13, 1000, 70000):
+        response = client.request("POST", "/echo", body=b"x" * size)
+        assert response.header_list("content-length") == [str(size)]
+        assert response.body == b"x" * size
+    assert len(full) == 1024 and 13 not in full
+
+
 def test_every_response_has_one_date_header(serve, raw_client):
     client = raw_client(serve(make_app()))
     for method, target in (("GET", "/"), ("HEAD", "/"), ("GET", "/nope"), ("OPTIONS", "/"),

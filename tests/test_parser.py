@@ -728,7 +728,8 @@ def test_whole_body_takes_a_body_that_came_with_its_head() -> None:
     parser = RequestParser(Limits(body_size=10))
     parser.feed(raw + raw[:-1])
     assert Head(*parser.next_event()).content_length == 5
-    assert parser.whole_body() == b"hello"
+    body = parser.whole_body()
+    assert body == b"hello" and type(body) is bytes
     assert parser.next_event() is None
     parser.start_next_message()
     assert parser.next_event().__class__ is tuple
@@ -736,6 +737,11 @@ def test_whole_body_takes_a_body_that_came_with_its_head() -> None:
     parser.feed(b"o")
     assert parser.next_event() == b"hello"
     assert parser.next_event() is END_OF_MESSAGE
+    parser.start_next_message()
+    parser.feed(raw)  # the buffer holds this body and nothing more
+    assert parser.next_event().__class__ is tuple
+    body = parser.whole_body()
+    assert body == b"hello" and type(body) is bytes and not parser.buffer
 
 
 def test_whole_body_leaves_a_body_over_the_limit_to_be_refused() -> None:

@@ -28,7 +28,15 @@ from .hosting import hosted_interface
 from .lifecycle import Lifecycle
 from .multipart import MultipartLimits
 from .requests import Request
-from .responses import Response, StreamingResponse, coerce_response
+from .responses import (
+    JSON,
+    TEXT,
+    JSONResponse,
+    Response,
+    StreamingResponse,
+    _json_chunks,
+    coerce_response,
+)
 from .routing import Endpoint, Router
 from .serving import LocalServer
 from .sessions import SessionSerializer, session_cookie_header
@@ -39,6 +47,7 @@ from .wsgi import WSGIApplication
 
 log = logging.getLogger("zerodep_http.error")
 
+_new_object = object.__new__
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 
 
@@ -429,7 +438,22 @@ class App:
                             result = await endpoint.function(request, **params)
                         else:
                             result = await endpoint.function(request)
-                response = result if isinstance(result, Response) else coerce_response(result)
+                cls = result.__class__
+                if cls is str or cls is dict:
+                    # What coerce_response makes of the commonest returns,
+                    # written out: the call would cost as much as the rest.
+                    if cls is str:
+                        response = _new_object(Response)
+                        response.body = result.encode()
+                        response._content_type = TEXT
+                    else:
+                        response = _new_object(JSONResponse)
+                        response.body = "".join(_json_chunks(result, 0)).encode()
+                        response._content_type = JSON
+                    response.status_code = 200
+                    response._headers = None
+                else:
+                    response = result if isinstance(result, Response) else coerce_response(result)
             if response.streamed:
                 self._prepare(response, request)
         except ClientDisconnected:

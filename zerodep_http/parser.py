@@ -250,7 +250,8 @@ class RequestParser:
 
     def __init__(self, limits: Limits = Limits()) -> None:
         self.limits = limits
-        # Bytes received and not yet handed out as events; callers only read it.
+        # Bytes received and not yet handed out as events: `feed` appends
+        # to it (a connection may append itself); callers only read it else.
         self.buffer = bytearray()
         self._state = _HEAD
         self._remaining = 0
@@ -263,7 +264,7 @@ class RequestParser:
         self._error: ProtocolError | None = None
         # A head this short cannot break a length limit.
         self._short_head = min(limits.request_line, limits.header_field_size - 2)
-        # A buffer this short is matched whole (see `_read_head`); the head
+        # A buffer this short is matched whole (see `next_event`); the head
         # it holds is short too.
         self._decode_whole = min(_DECODE_WHOLE, self._short_head)
         # A keep-alive client sends the same Host every time: check it once.
@@ -285,132 +286,151 @@ class RequestParser:
     def start_next_message(self) -> None:
         if self._state is not _DONE:
             raise RuntimeError("the current message has not ended")
+        # The counters of a head or trailers arriving in pieces are back
+        # at 0 already: their readers reset them as they finish.
         self._state = _HEAD
-        self._line_start = self._lines_seen = self._scanned = 0
 
     def next_event(self) -> RequestHead | bytes | _EndOfMessage | None:
+        """The next event (see the class).
+
+        Reading a head is the per-request path: finding the head, parsing
+        it and deciding its framing are written out here, in one function
+        on purpose, a call costing as much as a dozen checks.
+        """
         try:
-            state = self._state
-            if state is _HEAD:
-                return self._read_head()
-            if state is _BODY:
-                if self._remaining == 0:
-                    self._state = _DONE
-                    return END_OF_MESSAGE
-                return self._read_fixed_body()
-            if state is _DONE:
+            if self._state is not _HEAD:
+                return self._next_body_event()
+            buffer = self.buffer
+            if not buffer:
                 return None
-            if state is _ERROR:
-                raise self._error  # type: ignore[misc]
-            return self._read_chunked_body()
+            if buffer[0] == 13 and self._line_start == 0:  # CR: cheaper than startswith()
+                # RFC 9112 2.2: ignore empty lines before a request line (some
+                # clients send a CRLF after a POST body).
+                while buffer.startswith(b"\r\n"):
+                    del buffer[:2]
+                    self._scanned = max(self._scanned - 2, 0)
+            limits = self.limits
+            scanned = self._scanned
+            # One regex validates the request line and every field line. A new
+            # head in a small buffer is matched in the buffer itself; a head
+            # that fails there, or arrives in pieces, is found by searching for
+            # its end. A head that fails the regex, or is long enough to break
+            # a limit, is then checked line by line to find the first defect.
+            match = None
+            if scanned == 0 and len(buffer) <= self._decode_whole:
+                match = _REQUEST_HEAD_AND_END.match(buffer.decode("latin-1"))
+            if match is not None:
+                del buffer[:match.end()]
+            else:
+                end = buffer.find(b"\r\n\r\n", scanned - 3 if scanned > 3 else 0)
+                if end == -1:
+                    self._check_partial_head()
+                    self._scanned = len(buffer)
+                    return None
+                head = buffer[:end].decode("latin-1")
+                del buffer[:end + 4]
+                self._scanned = self._line_start = self._lines_seen = 0
+                match = _REQUEST_HEAD.fullmatch(head)
+                if match is None or len(head) > self._short_head:
+                    for index, line in enumerate(head.split("\r\n")):
+                        _check_head_line(index, line, limits)
+                    if match is None:
+                        raise BadRequest("malformed request head")
+            method, target, version, fields = match.groups()
+            version = "1.1" if version == "1.1" else _check_version(version)
+
+            headers: dict[str, str] = {}
+            if fields:
+                # Each field line takes at least 4 characters with its CRLF, so
+                # only a long section can hold too many of them.
+                if (len(fields) > 2 * limits.header_fields
+                        and fields.count("\r\n") >= limits.header_fields):
+                    raise HeaderFieldsTooLarge("too many header fields")
+                for line in fields.split("\r\n"):
+                    name, _, value = line.partition(":")
+                    name = name.lower()
+                    if name in headers:  # a list field goes on; see SINGLE_FIELDS
+                        if name in SINGLE_FIELDS:
+                            raise BadRequest(f"more than one {name} field")
+                        if headers.__class__ is dict:
+                            headers = RepeatedFields(headers, fields)
+                        headers[name] += ("; " if name == "cookie" else ", ") + value.strip(" \t")
+                    else:
+                        headers[name] = value.strip(" \t")
+
+            if target[0] != "/":
+                target = _normalize_target(method, target)
+            if version == "1.1":
+                host = headers.get("host")
+                if host is None:
+                    raise BadRequest("HTTP/1.1 request without Host")
+                if host != self._valid_host:
+                    if _HOST.fullmatch(host) is None:
+                        raise BadRequest("invalid Host header")
+                    self._valid_host = host
+
+            content_length: int | None
+            if "transfer-encoding" in headers:
+                _check_chunked(headers, version)
+                content_length = None
+                self.body_limit = limits.body_size  # until the caller sets the message's own
+            elif "content-length" in headers:
+                declared = headers["content-length"]
+                # One field line (SINGLE_FIELDS) of plain digits. RFC 9110 8.6
+                # would let a recipient fold a list of identical values ("5, 5"),
+                # but a proxy in front may read such a list differently: refuse
+                # rather than guess. (Field values are latin-1 text, where only
+                # 0-9 are decimal characters.)
+                if not declared.isdecimal() or len(declared) > 18:
+                    raise BadRequest("Content-Length is not a single decimal number")
+                content_length = int(declared)
+                self.body_limit = limits.body_size
+            else:
+                content_length = 0
+            # (A test for a field costs less than getting None for it.)
+            if "connection" not in headers:
+                keep_alive = version == "1.1"
+            else:
+                connection = headers["connection"]
+                tokens = {token.strip(" \t").lower() for token in connection.split(",")}
+                keep_alive = "close" not in tokens and (version == "1.1" or "keep-alive" in tokens)
+            expect_continue = False
+            if "expect" in headers:
+                expect = headers["expect"]
+                if expect.lower() != "100-continue":
+                    raise ExpectationFailed("only 100-continue can be expected")
+                expect_continue = version == "1.1"
+            if content_length == 0:
+                self._state = _DONE  # the head is the whole message
+            elif content_length is None:
+                self._state = _CHUNK_SIZE
+                self._body_received = 0
+            else:
+                self._state = _BODY
+                self._remaining = content_length
+            return method, target, version, headers, content_length, keep_alive, expect_continue
         except ProtocolError as exc:
             self._state = _ERROR
             self._error = exc
             self.buffer.clear()
             raise
 
-    # -- head ---------------------------------------------------------------
-
-    def _read_head(self) -> RequestHead | None:
-        """The next head, parsed whole, once its last line has arrived.
-
-        This is the per-request path: reading the head and parsing it are
-        one function on purpose, a call costing as much as a dozen checks.
-        """
-        buffer = self.buffer
-        if not buffer:
+    def _next_body_event(self) -> bytes | _EndOfMessage | None:
+        """The next event after the head: body data, END_OF_MESSAGE, or
+        None; the refusal again once there was one."""
+        state = self._state
+        if state is _BODY:
+            if self._remaining == 0:
+                self._state = _DONE
+                return END_OF_MESSAGE
+            return self._read_fixed_body()
+        if state is _DONE:
             return None
-        if self._line_start == 0 and buffer[0] == 13:  # CR: cheaper than startswith()
-            # RFC 9112 2.2: ignore empty lines before a request line (some
-            # clients send a CRLF after a POST body).
-            while buffer.startswith(b"\r\n"):
-                del buffer[:2]
-                self._scanned = max(self._scanned - 2, 0)
-        limits = self.limits
-        scanned = self._scanned
-        # One regex validates the request line and every field line. A new
-        # head in a small buffer is matched in the buffer itself; a head
-        # that fails there, or arrives in pieces, is found by searching for
-        # its end. A head that fails the regex, or is long enough to break
-        # a limit, is then checked line by line to find the first defect.
-        match = None
-        if scanned == 0 and len(buffer) <= self._decode_whole:
-            match = _REQUEST_HEAD_AND_END.match(buffer.decode("latin-1"))
-        if match is not None:
-            del buffer[:match.end()]
-        else:
-            end = buffer.find(b"\r\n\r\n", scanned - 3 if scanned > 3 else 0)
-            if end == -1:
-                self._check_partial_head()
-                self._scanned = len(buffer)
-                return None
-            head = buffer[:end].decode("latin-1")
-            del buffer[:end + 4]
-            self._scanned = 0
-            match = _REQUEST_HEAD.fullmatch(head)
-            if match is None or len(head) > self._short_head:
-                for index, line in enumerate(head.split("\r\n")):
-                    _check_head_line(index, line, limits)
-                if match is None:
-                    raise BadRequest("malformed request head")
-        method, target, version, fields = match.groups()
-        version = "1.1" if version == "1.1" else _check_version(version)
+        if state is _ERROR:
+            raise self._error  # type: ignore[misc]
+        return self._read_chunked_body()
 
-        headers: dict[str, str] = {}
-        if fields:
-            # Each field line takes at least 4 characters with its CRLF, so
-            # only a long section can hold too many of them.
-            if len(fields) > 2 * limits.header_fields and fields.count("\r\n") >= limits.header_fields:
-                raise HeaderFieldsTooLarge("too many header fields")
-            for line in fields.split("\r\n"):
-                name, _, value = line.partition(":")
-                name = name.lower()
-                if name in headers:  # a list field goes on; see SINGLE_FIELDS
-                    if name in SINGLE_FIELDS:
-                        raise BadRequest(f"more than one {name} field")
-                    if headers.__class__ is dict:
-                        headers = RepeatedFields(headers, fields)
-                    headers[name] += ("; " if name == "cookie" else ", ") + value.strip(" \t")
-                else:
-                    headers[name] = value.strip(" \t")
-
-        if target[0] != "/":
-            target = _normalize_target(method, target)
-        if version == "1.1":
-            host = headers.get("host")
-            if host is None:
-                raise BadRequest("HTTP/1.1 request without Host")
-            if host != self._valid_host:
-                if _HOST.fullmatch(host) is None:
-                    raise BadRequest("invalid Host header")
-                self._valid_host = host
-
-        if "content-length" in headers or "transfer-encoding" in headers:
-            content_length = _content_length(headers, version)
-            self.body_limit = limits.body_size  # until the caller sets the message's own
-        else:
-            content_length = 0
-        connection = headers.get("connection")
-        if connection is None:
-            keep_alive = version == "1.1"
-        else:
-            tokens = {token.strip(" \t").lower() for token in connection.split(",")}
-            keep_alive = "close" not in tokens and (version == "1.1" or "keep-alive" in tokens)
-        expect = headers.get("expect")
-        expect_continue = False
-        if expect is not None:
-            if expect.lower() != "100-continue":
-                raise ExpectationFailed("only 100-continue can be expected")
-            expect_continue = version == "1.1"
-        if content_length == 0:
-            self._state = _DONE  # the head is the whole message
-        elif content_length is None:
-            self._state = _CHUNK_SIZE
-            self._body_received = 0
-        else:
-            self._state = _BODY
-            self._remaining = content_length
-        return method, target, version, headers, content_length, keep_alive, expect_continue
+    # -- head ---------------------------------------------------------------
 
     def _check_partial_head(self) -> None:
         """Check the lines of a head that has not ended yet, as they arrive.
@@ -450,7 +470,7 @@ class RequestParser:
         if self._state is not _BODY or len(buffer) < remaining or remaining > self.body_limit:
             return None
         if len(buffer) == remaining:
-            body = bytes(buffer)
+            body = b"" + buffer  # bytes(buffer), without the call of the type
             buffer.clear()
         else:
             body = bytes(buffer[:remaining])
@@ -534,6 +554,7 @@ class RequestParser:
             if end == 0:
                 del buffer[:2]
                 self._state = _DONE
+                self._lines_seen = self._scanned = 0
                 return END_OF_MESSAGE
             if end > limits.header_field_size - 2:  # the limit counts the CRLF
                 raise HeaderFieldsTooLarge("trailer field too long")
@@ -622,24 +643,12 @@ def _refuse_transfer_codings(transfer_encoding: str) -> NoReturn:
     raise UnsupportedTransferCoding("only the chunked transfer coding is implemented")
 
 
-def _content_length(headers: dict[str, str], version: str) -> int | None:
-    """Decide the body framing; None means chunked."""
-    transfer_encoding = headers.get("transfer-encoding")
-    content_length = headers.get("content-length")
-    if transfer_encoding is not None:
-        if content_length is not None:
-            raise BadRequest("both Content-Length and Transfer-Encoding")
-        if version == "1.0":
-            raise BadRequest("Transfer-Encoding in an HTTP/1.0 request")
-        if transfer_encoding.lower() != "chunked":  # the one value that is served
-            _refuse_transfer_codings(transfer_encoding)
-        return None
-    if content_length is None:
-        return 0
-    # One field line (SINGLE_FIELDS) of plain digits. RFC 9110 8.6 would
-    # let a recipient fold a list of identical values ("5, 5"), but a proxy
-    # in front may read such a list differently: refuse rather than guess.
-    # (Field values are latin-1 text, where only 0-9 are decimal characters.)
-    if not content_length.isdecimal() or len(content_length) > 18:
-        raise BadRequest("Content-Length is not a single decimal number")
-    return int(content_length)
+def _check_chunked(headers: dict[str, str], version: str) -> None:
+    """A body framed by Transfer-Encoding: chunked is the one served."""
+    transfer_encoding = headers["transfer-encoding"]
+    if "content-length" in headers:
+        raise BadRequest("both Content-Length and Transfer-Encoding")
+    if version == "1.0":
+        raise BadRequest("Transfer-Encoding in an HTTP/1.0 request")
+    if transfer_encoding.lower() != "chunked":  # the one value that is served
+        _refuse_transfer_codings(transfer_encoding)

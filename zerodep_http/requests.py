@@ -15,7 +15,6 @@ from .proxy import forwarded_host
 from .sessions import Session
 from .uploads import FormLimits, MultipartForm, UploadFile
 
-_UNSET: Any = object()
 _new_object = object.__new__
 
 
@@ -87,14 +86,13 @@ class Request:
         self.http_version = http_version
         self.scheme = scheme
         self.channel = channel
-        self._query_params: dict[str, list[str]] | None = None
-        self._json: Any = _UNSET
         # None until used: an app with a secret key looks at it after each
         # request, and reading an unset slot raises, which costs a hundred
         # times the store.
         self._session: Session | None = None
-        # `_cookies` and `_form` stay unset until first used: most requests
-        # never touch them, and every store costs on each request.
+        # `_query_params`, `_json`, `_cookies` and `_form` stay unset until
+        # first used: most requests never touch them, and every store costs
+        # on each request.
 
     @classmethod
     def received(cls, method: str, path: str, query_string: str, headers: dict[str, str],
@@ -116,16 +114,16 @@ class Request:
         self.http_version = http_version
         self.scheme = scheme
         self.channel = channel
-        self._query_params = None
-        self._json = _UNSET
         self._session = None
         return self
 
     @property
     def query_params(self) -> dict[str, list[str]]:
-        if self._query_params is None:
+        try:
+            return self._query_params
+        except AttributeError:
             self._query_params = parse_qs(self.query_string, keep_blank_values=True)
-        return self._query_params
+            return self._query_params
 
     @property
     def cookies(self) -> dict[str, str]:
@@ -173,11 +171,14 @@ class Request:
 
     def json(self) -> Any:
         """The body parsed as JSON, parsed once; 400 if it is not JSON."""
-        if self._json is _UNSET:
-            try:
-                self._json = json.loads(self.body)
-            except (ValueError, UnicodeDecodeError):
-                raise InvalidBody("request body is not valid JSON") from None
+        try:
+            return self._json
+        except AttributeError:
+            pass
+        try:
+            self._json = json.loads(self.body)
+        except (ValueError, UnicodeDecodeError):
+            raise InvalidBody("request body is not valid JSON") from None
         return self._json
 
     def form(self) -> dict[str, list[str]]:
