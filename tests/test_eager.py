@@ -101,3 +101,71 @@ def test_the_private_task_hooks_this_python_takes():
 @pytest.mark.skipif(sys.version_info < (3, 12), reason="3.11 uses the private hooks")
 def test_the_public_eager_tasks_this_python_has():
     assert eager.PUBLIC_EAGER_TASKS and callable(asyncio.eager_task_factory)
+
+
+def test_the_runner_goes_on_after_a_coroutine_that_raised() -> None:
+    """An exception out of an eager start reaches the caller, and the
+    runner's next coroutine starts as the first did."""
+    events: list[str] = []
+
+    async def fails():
+        raise KeyError("at once")
+
+    async def finishes(name):
+        events.append(name)
+
+    def on_loop(runner, coro):  # as the connection calls it
+        try:
+            runner.run(coro)
+        except KeyError as exc:
+            events.append(f"raised {exc}")
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        runner = eager.EagerRunner(loop)
+        for coro in (finishes("first"), fails(), finishes("second")):
+            loop.call_soon(on_loop, runner, coro)
+            await asyncio.sleep(0)
+        runner.close()
+
+    asyncio.run(main())
+    assert events == ["first", "raised 'at once'", "second"]
+
+
+def test_a_coroutine_that_waits_finishes_in_the_host_and_starts_the_next() -> None:
+    """A coroutine that suspends goes on in the host task; when it starts
+    the next one as it finishes (a pipelined request), that one starts
+    eagerly there, while the first is still being driven; and the runner
+    starts more after both."""
+    events: list[str] = []
+    state: dict = {}
+
+    async def then(name):
+        events.append(f"{name} in the host: {asyncio.current_task() is state['host']}")
+
+    async def first(gate):
+        events.append("first starts")
+        await gate
+        events.append("first resumes")
+        state["runner"].run(then("second"))
+        events.append("first ends")
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        runner = state["runner"] = eager.EagerRunner(loop)
+        gate = loop.create_future()
+        loop.call_soon(runner.run, first(gate))
+        await asyncio.sleep(0)
+        state["host"] = runner._host
+        assert events == ["first starts"]
+        gate.set_result(None)
+        for _ in range(5):
+            await asyncio.sleep(0)
+        loop.call_soon(runner.run, then("third"))
+        await asyncio.sleep(0)
+        runner.close()
+        await state["host"]
+
+    asyncio.run(main())
+    assert events == ["first starts", "first resumes", "second in the host: True", "first ends",
+                      "third in the host: True"]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import sys
+import types
 from collections.abc import Coroutine, Generator
 from typing import Any
 
@@ -36,14 +37,14 @@ if not PUBLIC_EAGER_TASKS:
     _current_task = _current_tasks.get
 
 _copy_context = contextvars.copy_context
-_Pending = tuple[Coroutine[Any, Any, None], contextvars.Context, Any]
+_Pending = tuple[Generator[Any, Any, None], contextvars.Context, Any]
 
 
 class EagerRunner:
     """Runs one coroutine at a time for a connection (requests are answered
     in order, so there is never more than one)."""
 
-    __slots__ = ("_loop", "_host", "_pending", "_wakeup", "_closed")
+    __slots__ = ("_loop", "_host", "_pending", "_wakeup", "_closed", "_driver")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -51,6 +52,7 @@ class EagerRunner:
         self._pending: _Pending | None = None
         self._wakeup: asyncio.Future[None] | None = None
         self._closed = False
+        self._driver: Generator[Any, Any, None] | None = None
 
     def run(self, coro: Coroutine[Any, Any, None]) -> None:
         loop, host = self._loop, self._host
@@ -59,26 +61,36 @@ class EagerRunner:
             return
         if host is None or host.done():
             host = self._host = loop.create_task(self._serve())
+        driver = self._driver
+        if driver is None:
+            driver = self._driver = _driver()
+            driver.send(None)
         context = _copy_context()
         current = _current_task(loop)
         if current is None:  # called from a loop callback: the usual case
             _enter_task(loop, host)
             try:
-                yielded = context.run(coro.send, None)
-            except StopIteration:
-                return
+                yielded = context.run(driver.send, coro)
+            except BaseException:
+                self._driver = None  # it ended with the coroutine's exception
+                raise
             finally:
                 _leave_task(loop, host)
         elif current is host:  # from the request before, as it finishes
             try:
-                yielded = context.run(coro.send, None)
-            except StopIteration:
-                return
+                yielded = context.run(driver.send, coro)
+            except BaseException:
+                self._driver = None
+                raise
         else:
             # Called from some other task: no eager start is possible.
             loop.create_task(coro)
             return
-        self._pending = (coro, context, yielded)
+        if yielded is _FINISHED:
+            return
+        # The coroutine waits, inside this driver: the host takes both on.
+        self._driver = None
+        self._pending = (driver, context, yielded)
         wakeup = self._wakeup
         if wakeup is not None and not wakeup.done():
             wakeup.set_result(None)
@@ -110,13 +122,33 @@ class EagerRunner:
             await _Resumed(*pending)  # type: ignore[misc]
 
 
+_FINISHED = object()
+
+
+@types.coroutine
+def _driver() -> Generator[Any, Any, None]:
+    """Awaits each coroutine sent into it, in turn.
+
+    `coro.send(None)` on a coroutine that finishes at once raises
+    StopIteration, and an exception per request costs more than the rest
+    of an eager start; a coroutine awaited here returns into this loop
+    instead, which then yields `_FINISHED`. One that waits keeps its
+    driver until it ends (see `_Resumed`).
+    """
+    coro = yield
+    while True:
+        yield from coro
+        coro = yield _FINISHED
+
+
 class _Resumed:
-    """Awaitable that continues a suspended coroutine inside the awaiting
-    task, forwarding what the task sends or throws, in its own context."""
+    """Awaitable that continues a suspended coroutine (in its driver)
+    inside the awaiting task, forwarding what the task sends or throws, in
+    its own context."""
 
     __slots__ = ("coro", "context", "yielded")
 
-    def __init__(self, coro: Coroutine[Any, Any, None], context: contextvars.Context,
+    def __init__(self, coro: Generator[Any, Any, None], context: contextvars.Context,
                  yielded: Any) -> None:
         self.coro, self.context, self.yielded = coro, context, yielded
 
@@ -129,7 +161,6 @@ class _Resumed:
                 step, argument = coro.throw, exc
             else:
                 step, argument = coro.send, value
-            try:
-                yielded = run(step, argument)
-            except StopIteration:
+            yielded = run(step, argument)
+            if yielded is _FINISHED:
                 return
