@@ -113,6 +113,17 @@ def test_json_is_cached(serve, raw_client, app):
     assert response.json() == {"same_object": True, "data": {"k": [1, 2.5, "v"]}}
 
 
+def test_json_null_is_parsed_once_like_any_value(monkeypatch) -> None:
+    from zerodep_http import requests as requests_module
+    calls = []
+    real_loads = requests_module.json.loads
+    monkeypatch.setattr(requests_module.json, "loads",
+                        lambda body: calls.append(body) or real_loads(body))
+    request = Request("POST", "/", "", {}, b"null")
+    assert request.json() is None and request.json() is None
+    assert calls == [b"null"]
+
+
 def test_invalid_json_is_a_client_error(serve, raw_client, app):
     client = raw_client(serve(app))
     response = client.request("POST", "/json", body=b"{not json")

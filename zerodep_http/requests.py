@@ -86,13 +86,18 @@ class Request:
         self.http_version = http_version
         self.scheme = scheme
         self.channel = channel
-        # None until used: an app with a secret key looks at it after each
-        # request, and reading an unset slot raises, which costs a hundred
-        # times the store.
-        self._session: Session | None = None
-        # `_query_params`, `_json`, `_cookies` and `_form` stay unset until
-        # first used: most requests never touch them, and every store costs
-        # on each request.
+        # Made on first use, None until then: one chained store costs a
+        # tenth of reading an unset slot (an AttributeError), which a
+        # request using them would pay. (An app with a secret key looks at
+        # the session after every request.) `_json` holds a 1-tuple, as
+        # None is a JSON value.
+        self._query_params: dict[str, list[str]] | None
+        self._cookies: dict[str, str] | None
+        self._json: tuple[Any] | None
+        self._session: Session | None
+        self._query_params = self._cookies = self._json = self._session = None
+        # `_form` stays unset until used: None is a result there, and a form
+        # costs far more to parse than the exception.
 
     @classmethod
     def received(cls, method: str, path: str, query_string: str, headers: dict[str, str],
@@ -114,25 +119,21 @@ class Request:
         self.http_version = http_version
         self.scheme = scheme
         self.channel = channel
-        self._session = None
+        self._query_params = self._cookies = self._json = self._session = None
         return self
 
     @property
     def query_params(self) -> dict[str, list[str]]:
-        try:
-            return self._query_params
-        except AttributeError:
+        if self._query_params is None:
             self._query_params = parse_qs(self.query_string, keep_blank_values=True)
-            return self._query_params
+        return self._query_params
 
     @property
     def cookies(self) -> dict[str, str]:
         """The `Cookie` header's pairs; malformed ones are skipped."""
-        try:
-            return self._cookies
-        except AttributeError:
+        if self._cookies is None:
             self._cookies = parse_cookie_header(self.headers.get("cookie"))
-            return self._cookies
+        return self._cookies
 
     @property
     def session(self) -> Session:
@@ -171,15 +172,12 @@ class Request:
 
     def json(self) -> Any:
         """The body parsed as JSON, parsed once; 400 if it is not JSON."""
-        try:
-            return self._json
-        except AttributeError:
-            pass
-        try:
-            self._json = json.loads(self.body)
-        except (ValueError, UnicodeDecodeError):
-            raise InvalidBody("request body is not valid JSON") from None
-        return self._json
+        if self._json is None:
+            try:
+                self._json = (json.loads(self.body),)
+            except (ValueError, UnicodeDecodeError):
+                raise InvalidBody("request body is not valid JSON") from None
+        return self._json[0]
 
     def form(self) -> dict[str, list[str]]:
         """The fields of a form: a `multipart/form-data` body's (files are
