@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import textwrap
 from pathlib import Path
 
 from .configs import CONFIGS
@@ -59,7 +60,7 @@ def plot(summary: dict, args: argparse.Namespace, info: dict, path: Path) -> Non
                     high.append(cell["max"] - cell["value"])
                 ax.bar(xs, heights, width, yerr=[low, high], capsize=1.5, color=palette[i % len(palette)],
                        error_kw={"elinewidth": 0.7})
-            ax.set_xticks(range(len(rows)), [ROWS[row].label.replace(", ", ",\n") for row in rows],
+            ax.set_xticks(range(len(rows)), [textwrap.fill(ROWS[row].label, 18) for row in rows],
                           fontsize=7)
             ax.set_xlim(-0.5, len(rows) - 0.5)
             ax.set_ylabel(UNIT_TITLES[unit], fontsize=8)
@@ -69,8 +70,9 @@ def plot(summary: dict, args: argparse.Namespace, info: dict, path: Path) -> Non
             ax.set_axisbelow(True)
     handles = [Patch(color=palette[i % len(palette)], label=SERVERS[name].label)
                for i, name in enumerate(servers)]
-    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(servers), 6), fontsize=8,
-               frameon=False)
+    # As many columns as the figure is wide for: a wider legend is cut off.
+    fig.legend(handles=handles, loc="outside lower center",
+               ncol=min(len(servers), 4 * len(args.configs)), fontsize=8, frameon=False)
     fig.suptitle(f"zerodep-http vs peers: medians of {args.rounds} round(s), min–max bars "
                  f"({info['nproc']} CPUs, {info['date'][:10]})", fontsize=11)
     fig.savefig(path, dpi=110)
