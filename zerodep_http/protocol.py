@@ -591,10 +591,9 @@ class HTTPProtocol(asyncio.Protocol):
         """Write a response whose body is in memory, then go on.
 
         Most responses take this path, so it builds the head itself, in
-        one formatting, rather than through `_encode_head`, takes the
+        one formatting, rather than through `_encode_head`, and takes the
         cached head of a response with no header fields but its content
-        type as `head_prefix` would, and ends as `_finish_response` does,
-        written out here: each call spared is worth a dozen checks."""
+        type as `head_prefix` would."""
         if self.phase is CLOSED:
             return
         status = response.status_code
@@ -635,27 +634,7 @@ class HTTPProtocol(asyncio.Protocol):
                 prefix, owner.date_line, length, connection, body)))
         if self.settings.access_log is not None:
             self._log_access(request, status, size)
-        # What _finish_response does (keep the two alike).
-        if self.receiving:  # pieces the application left unread
-            self._body = []
-            self._body_unread = 0
-            self.receiving = False
-        self._request = None
-        served = owner.requests_served = owner.requests_served + 1
-        if served == owner.max_requests:
-            owner.on_max_requests()  # type: ignore[misc]
-        parser = self.parser
-        if not self._keep_alive or self.phase is CLOSED or (
-                self._peer_closed and not parser.buffer):
-            self._close()
-            return
-        self.phase = IDLE
-        parser.start_next_message()
-        if self._reading_paused:
-            self._resume_reading()
-        self.deadline = monotonic() + self.settings.keep_alive
-        if parser.buffer:
-            self._advance()
+        self._finish_response()
 
     async def _send_described(self, response: Response, request: Request) -> None:
         """Write a response whose body is a stream, a file or another protocol."""
@@ -889,7 +868,7 @@ class HTTPProtocol(asyncio.Protocol):
 
     def _finish_response(self) -> None:
         """The response went out: count it, then close, or wait for the
-        next request (`_send_whole` ends the same way, written out)."""
+        next request."""
         if self.receiving:  # pieces the application left unread
             self._body = []
             self._body_unread = 0
