@@ -19,7 +19,8 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import h11
 import pytest
@@ -483,3 +484,44 @@ def make_self_signed_cert(directory: str | os.PathLike[str]) -> tuple[str, str]:
     if result.returncode != 0:
         pytest.skip(f"openssl could not make a certificate: {result.stderr.decode()[-200:]}")
     return cert, key
+
+
+# -- shared by the parser tests ---------------------------------------------------
+
+
+class Head(NamedTuple):
+    """A head event (`parser.RequestHead`, a plain tuple) with its fields named."""
+
+    method: str
+    target: str
+    http_version: str
+    headers: dict[str, str]
+    content_length: int | None
+    keep_alive: bool
+    expect_continue: bool
+
+
+# -- shared by the upload and body tests --------------------------------------------
+
+
+def open_files_in(directory: Path) -> list[str]:
+    """What this process' descriptors point to inside `directory`."""
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith(str(directory) + os.sep):
+            found.append(target)
+    return found
+
+
+@pytest.fixture
+def spool_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """TMPDIR for this test only; tempfile reads it again."""
+    directory = tmp_path / "spool"
+    directory.mkdir()
+    monkeypatch.setenv("TMPDIR", str(directory))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    return directory

@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import WAIT, wait_for
+from conftest import WAIT, open_files_in, wait_for
 from zerodep_http import App, Request, UploadFile
 from zerodep_http.uploads import FormLimits
 
@@ -38,31 +38,8 @@ def multipart(fields=None, files=None) -> tuple[bytes, str]:
     return request.read(), request.headers["content-type"]
 
 
-def open_files_in(directory: Path) -> list[str]:
-    """What this process' descriptors point to inside `directory`."""
-    found = []
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            target = os.readlink(f"/proc/self/fd/{fd}")
-        except OSError:
-            continue
-        if target.startswith(str(directory) + os.sep):
-            found.append(target)
-    return found
-
-
 def no_temporary_files(directory: Path) -> bool:
     return not list(directory.iterdir()) and not open_files_in(directory)
-
-
-@pytest.fixture
-def spool_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """TMPDIR for this test only; tempfile reads it again."""
-    directory = tmp_path / "spool"
-    directory.mkdir()
-    monkeypatch.setenv("TMPDIR", str(directory))
-    monkeypatch.setattr(tempfile, "tempdir", None)
-    return directory
 
 
 def describe(uploads: dict[str, list[UploadFile]]) -> dict[str, list[list]]:

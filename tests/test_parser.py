@@ -21,19 +21,9 @@ import pytest
 from zerodep_http.parser import (
     END_OF_MESSAGE, NOT_IN_TRAILERS, SINGLE_FIELDS, Limits, ProtocolError, RequestParser)
 
+from conftest import Head
+
 # -- helpers -------------------------------------------------------------------
-
-
-class Head(NamedTuple):
-    """A head event (`parser.RequestHead`, a plain tuple) with its fields named."""
-
-    method: str
-    target: str
-    http_version: str
-    headers: dict[str, str]
-    content_length: int | None
-    keep_alive: bool
-    expect_continue: bool
 
 
 class Message(NamedTuple):

@@ -20,6 +20,8 @@ from hypothesis import strategies as st
 from zerodep_http.parser import (
     END_OF_MESSAGE, NOT_IN_TRAILERS, SINGLE_FIELDS, Limits, ProtocolError, RequestParser)
 
+from conftest import Head
+
 FAST = settings(max_examples=200, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
@@ -32,18 +34,6 @@ VALUE_CHAR = "".join(map(chr, [*range(0x21, 0x7F), *range(0x80, 0x100)]))
 # repeated (a generated name may occur twice) or sent in a trailer.
 FRAMING = {"host", "content-length", "transfer-encoding", "connection", "expect",
            *SINGLE_FIELDS, *NOT_IN_TRAILERS}
-
-
-class Head(NamedTuple):
-    """A head event (`parser.RequestHead`, a plain tuple) with its fields named."""
-
-    method: str
-    target: str
-    http_version: str
-    headers: dict[str, str]
-    content_length: int | None
-    keep_alive: bool
-    expect_continue: bool
 
 
 class Message(NamedTuple):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import tracemalloc
 from pathlib import Path
 
@@ -19,6 +18,8 @@ import pytest
 
 from zerodep_http.multipart import MultipartError, MultipartLimits, MultipartTooLarge
 from zerodep_http.uploads import FormLimits, MultipartForm, UploadFile, safe_filename
+
+from conftest import open_files_in
 
 BOUNDARY = "7MA4YWxkTrZu0gW"
 CONTENT_TYPE = f"multipart/form-data; boundary={BOUNDARY}"
@@ -37,29 +38,6 @@ def file(name: str, filename: str, data: bytes, content_type: str = "application
 
 def body(*parts: bytes) -> bytes:
     return b"".join(parts) + f"--{BOUNDARY}--\r\n".encode()
-
-
-def open_files_in(directory: Path) -> list[str]:
-    """What this process' descriptors point to inside `directory`."""
-    found = []
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            target = os.readlink(f"/proc/self/fd/{fd}")
-        except OSError:
-            continue
-        if target.startswith(str(directory) + os.sep):
-            found.append(target)
-    return found
-
-
-@pytest.fixture
-def spool_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """TMPDIR for this test only; tempfile reads it again."""
-    directory = tmp_path / "spool"
-    directory.mkdir()
-    monkeypatch.setenv("TMPDIR", str(directory))
-    monkeypatch.setattr(tempfile, "tempdir", None)
-    return directory
 
 
 def assert_no_temporary_files(directory: Path) -> None:
