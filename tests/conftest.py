@@ -525,3 +525,17 @@ def spool_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("TMPDIR", str(directory))
     monkeypatch.setattr(tempfile, "tempdir", None)
     return directory
+
+
+# -- shared by the ASGI tests -------------------------------------------------------
+
+
+def jsonable(value):
+    """An ASGI scope or message as JSON can carry it: bytes as latin-1 text."""
+    if isinstance(value, bytes):
+        return {"bytes": value.decode("latin-1")}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    return value

@@ -23,19 +23,9 @@ from zerodep_http.lifecycle import StartupFailed
 from zerodep_http.parser import Limits
 from zerodep_http.serving import LocalServer
 
-from conftest import WAIT, RawClient, ServerThread, h11_request_bytes, wait_for
+from conftest import WAIT, RawClient, ServerThread, h11_request_bytes, jsonable, wait_for
 
 EVENTS: dict[str, list] = {}   # what the applications saw, by test key
-
-
-def _jsonable(value):
-    if isinstance(value, bytes):
-        return {"bytes": value.decode("latin-1")}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    return value
 
 
 async def read_body(receive):
@@ -71,8 +61,8 @@ async def r_scope(scope, receive, send):
     body, messages = await read_body(receive)
     scope = dict(scope)
     scope["state"] = dict(scope.get("state", {}))
-    data = {"scope": _jsonable(scope), "body": body.decode("latin-1"),
-            "messages": [_jsonable(m) for m in messages]}
+    data = {"scope": jsonable(scope), "body": body.decode("latin-1"),
+            "messages": [jsonable(m) for m in messages]}
     await answer(send, body=json.dumps(data).encode(), headers=[(b"content-type", b"application/json")])
 
 

@@ -23,7 +23,7 @@ from websockets.sync.client import connect
 from zerodep_http.asgi import ASGIApplication
 from zerodep_http.serving import LocalServer
 
-from conftest import WAIT, ServerThread, wait_for
+from conftest import WAIT, ServerThread, jsonable, wait_for
 from ws_support import PING, TEXT, RawWebSocket, close, handshake_request, text
 
 EVENTS: dict[str, list] = {}   # what the applications saw, by test key
@@ -38,16 +38,6 @@ def record(key: str, item) -> None:
 def events(key: str) -> list:
     with _LOCK:
         return list(EVENTS.get(key, []))
-
-
-def _jsonable(value):
-    if isinstance(value, bytes):
-        return {"bytes": value.decode("latin-1")}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    return value
 
 
 async def accept(receive, send, **message):
@@ -98,7 +88,7 @@ async def w_scope(scope, receive, send):
     await accept(receive, send)
     scope = dict(scope)
     scope["state"] = dict(scope.get("state", {}))
-    await send({"type": "websocket.send", "text": json.dumps(_jsonable(scope))})
+    await send({"type": "websocket.send", "text": json.dumps(jsonable(scope))})
     await until_disconnect(receive, "scope")
 
 
